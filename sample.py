@@ -1,0 +1,150 @@
+"""
+Generate text with a masked diffusion model by iterative unmasking (Nie et al. 2025, LLaDA, Alg. 4 and 5).
+
+    python sample.py                              # stories from out/ (or the shipped model), with validity
+    python sample.py --show                       # watch one canvas denoise, step by step
+    python sample.py --prompt "Once upon a time, there was a fox" --n 4 --temperature 0
+    python sample.py --remasking random --steps 160 --json
+
+The canvas starts as prompt + gen_length masks. Each step predicts every masked token at once and
+commits some of them; the rest stay masked for later steps:
+  random (Alg. 4):         each predicted token stays masked with probability s/t, t -> s = t - 1/steps
+  low_confidence (Alg. 5): commit the k most confident predictions (k from num_transfer_tokens)
+  threshold (Fast-dLLM):   commit every prediction with confidence > threshold, at least one
+With block_length < gen_length the canvas is filled block by block, left to right (semi-autoregressive).
+"""
+import argparse, contextlib, json, os, socket, sys
+
+import torch
+from transformers import AutoModelForMaskedLM, AutoTokenizer
+from transformers.utils import logging as hf_logging
+
+SHIPPED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "extra", "checkpoint")
+
+
+def num_transfer_tokens(masked, steps):
+    """How many tokens to commit at each step: an even split, the remainder going to the first steps.
+    >>> num_transfer_tokens(torch.ones(1, 10, dtype=torch.bool), 4).tolist()
+    [[3, 3, 2, 2]]"""
+    n = masked.sum(1, keepdim=True)                                                 # (B, 1)
+    k = (n // steps).repeat(1, steps)                                               # (B, steps)
+    return k + (torch.arange(steps, device=n.device) < n % steps).long()
+
+
+@torch.no_grad()
+def generate(model, x, *, steps, gen_length, block_length, temperature=0.0, remasking="low_confidence",
+             mask_id, threshold=None, on_step=None):
+    """x: (B, P) prompt ids -> (B, P + gen_length) canvas with every mask filled.
+    Logits are float64 and sampled with Gumbel noise (LLaDA); temperature 0 is argmax, deterministic."""
+    if gen_length % block_length or steps % (gen_length // block_length):
+        raise ValueError(f"gen_length ({gen_length}) must be a multiple of block_length ({block_length}) and steps "
+                         f"({steps}) a multiple of the number of blocks ({gen_length // block_length})")
+    B, P = x.shape
+    x = torch.cat([x, torch.full((B, gen_length), mask_id, dtype=torch.long, device=x.device)], 1)
+    n = steps // (gen_length // block_length)                                       # steps per block
+    for lo in range(P, P + gen_length, block_length):
+        block = x[:, lo:lo + block_length]                                          # a view: writes go into x
+        k, i = num_transfer_tokens(block == mask_id, n), 0
+        while (masked := block == mask_id).any():                                   # (B, b)
+            logits = model(input_ids=x).logits[:, lo:lo + block_length].double()    # (B, b, V)
+            logits[..., mask_id] = -float("inf")                                    # SUBS: never emit [MASK]
+            if temperature > 0:  # Gumbel-max: argmax(l / T + g) is a draw from softmax(l / T)
+                x0 = (logits / temperature - torch.log(-torch.log(torch.rand_like(logits)))).argmax(-1)  # (B, b)
+            else:
+                x0 = logits.argmax(-1)
+            if remasking == "random":  # Alg. 4: keep each prediction with probability 1 - s/t
+                t, s = 1 - i / n, max(0.0, 1 - (i + 1) / n)
+                commit = masked & (torch.rand(masked.shape, device=x.device) >= s / t)
+            else:  # Alg. 5: confidence = model probability of the chosen token
+                conf = torch.where(masked, logits.softmax(-1).gather(-1, x0[..., None])[..., 0], -1.0)
+                rank = conf.argsort(1, descending=True).argsort(1)                  # 0 = most confident
+                if threshold is None:
+                    commit = masked & (rank < k[:, min(i, n - 1), None])
+                else:  # Fast-dLLM: everything above the threshold, and at least the best one
+                    commit = masked & ((conf > threshold) | (rank == 0))
+            block[commit] = x0[commit]
+            i += 1
+            if on_step:
+                on_step(x)
+    return x
+
+
+def decode(tok, ids):
+    """Text up to the first EOS; everything after it is filler."""
+    ids = ids.tolist()
+    return tok.decode(ids[:ids.index(tok.eos_token_id)] if tok.eos_token_id in ids else ids, skip_special_tokens=True)
+
+
+@contextlib.contextmanager
+def hub_guard(name):
+    """Turn a failed hub download into one readable message (and fail fast when the hub is unreachable)."""
+    if not os.path.exists(name):
+        try:
+            socket.create_connection(("huggingface.co", 443), timeout=3).close()
+        except OSError:  # no route to the hub: skip the ~23 s of retries, use the local cache if any
+            import huggingface_hub
+            huggingface_hub.constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    except (OSError, ConnectionError, ValueError) as e:
+        sys.exit(f"error: could not load '{name}' ({type(e).__name__}: {str(e).splitlines()[0][:200]}).\n"
+                 "If you are offline: train on the embedded default with `python train.py` (the story world), "
+                 "or pass a local folder/file; hub ids need network or a copy in the Hugging Face cache.")
+
+
+def load(ckpt):
+    """(model, tokenizer, metrics.json or {}) from a folder saved by train.py, or any masked-LM hub id."""
+    hf_logging.disable_progress_bar()
+    with hub_guard(ckpt):
+        model, tok = AutoModelForMaskedLM.from_pretrained(ckpt).eval(), AutoTokenizer.from_pretrained(ckpt)
+    path = os.path.join(ckpt, "metrics.json")
+    return model, tok, json.load(open(path)) if os.path.exists(path) else {}
+
+
+def show(tok, x, mask_id):
+    """Live view: the first canvas, masks drawn as ░, redrawn in place on a terminal."""
+    text = "".join("░" if i == mask_id else tok.decode([i]) for i in x[0].tolist() if i != tok.eos_token_id)
+    print(("\033[2J\033[H" if sys.stdout.isatty() else "") + text + "\n", flush=True)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--ckpt", default=None, help="folder saved by train.py or a hub id (default: out/, else the shipped model)")
+    p.add_argument("--n", type=int, default=8, help="number of samples (one batch)")
+    p.add_argument("--steps", type=int, default=None, help="denoising steps = forward passes (default: gen_length, one token each)")
+    p.add_argument("--gen_length", type=int, default=None, help="tokens to generate (default: the training length minus the prompt)")
+    p.add_argument("--block_length", type=int, default=None, help="semi-autoregressive block size (default: gen_length, one block)")
+    p.add_argument("--temperature", type=float, default=1.0, help="0 = greedy; from an empty prompt greedy gives one story n times")
+    p.add_argument("--remasking", default="low_confidence", choices=["low_confidence", "random"])
+    p.add_argument("--threshold", type=float, default=None, help="confidence threshold for parallel decoding, e.g. 0.9")
+    p.add_argument("--prompt", default="", help="text the canvas starts with (kept as is)")
+    p.add_argument("--show", action="store_true", help="watch the first sample denoise")
+    p.add_argument("--json", action="store_true", help="one JSON object per sample")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    ckpt = args.ckpt or ("out" if os.path.isdir("out") else SHIPPED)
+    if not args.json:
+        print(f"model: {ckpt}" + ("" if args.ckpt else " (out/ from train.py)" if ckpt == "out" else " (the shipped story-world model; train your own with train.py)"))
+    torch.manual_seed(args.seed)
+    model, tok, metrics = load(ckpt)
+    x = torch.tensor([tok(args.prompt, add_special_tokens=False)["input_ids"]] * args.n, dtype=torch.long)   # (n, P)
+    gen_length = args.gen_length or metrics.get("args", {}).get("seq_len", 160) - x.shape[1]
+    out = generate(model, x, steps=args.steps or gen_length, gen_length=gen_length, temperature=args.temperature,
+                   block_length=args.block_length or gen_length, remasking=args.remasking, mask_id=tok.mask_token_id,
+                   threshold=args.threshold, on_step=(lambda c: show(tok, c, tok.mask_token_id)) if args.show else None)
+    is_story = metrics.get("dataset") == "storyworld"
+    if is_story:
+        from extra import storyworld
+    n_valid = 0
+    for row in out:
+        text = decode(tok, row)
+        valid, problems = storyworld.check(text) if is_story else (None, None)
+        n_valid += bool(valid)
+        print(json.dumps(dict(text=text, valid=valid, problems=problems) if is_story else dict(text=text)) if args.json
+              else f"{text}\n" + (f"  -> {'valid' if valid else 'INVALID: ' + '; '.join(problems)}\n" if is_story else ""))
+    if is_story and not args.json:
+        print(f"valid stories: {n_valid}/{args.n} ({100 * n_valid / args.n:.0f}%)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,250 @@
+"""
+Train a masked diffusion language model: Nie et al. 2025 ("Large Language Diffusion Models", LLaDA),
+Algorithm 1, with the weighting of MDLM (Sahoo et al. 2024), on any Hugging Face masked-LM encoder.
+
+    python train.py                          # tiny model on the embedded story world, ~10 min on 2 CPU cores
+    python train.py --preset small           # the longer run that made the shipped checkpoint
+    accelerate launch train.py --model distilbert/distilbert-base-cased --dataset roneneldan/TinyStories
+    accelerate launch train.py --model answerdotai/ModernBERT-base --dataset roneneldan/TinyStories
+    ACCELERATE_USE_CPU=1 accelerate launch --multi_gpu --num_processes 2 train.py   # real 2-rank DDP on a CPU
+
+One training step, in paper order:
+  x0 (B, L) clean tokens -> t ~ U(0,1) per sequence -> mask each token with p_mask = (1-eps) t + eps
+  -> the encoder predicts every masked token -> loss = sum over masked tokens of CE / p_mask, over B*L.
+That loss is the negative ELBO, an upper bound on -log p(x0) per token (MDLM eq. 10; LLaDA eq. 3).
+"""
+import argparse, itertools, json, math, os, shutil, sys, time, zlib
+
+import torch
+import torch.nn.functional as F
+from accelerate import Accelerator
+from tqdm import tqdm
+from transformers import (AutoModelForMaskedLM, AutoTokenizer, DistilBertConfig, DistilBertForMaskedLM,
+                          ModernBertConfig, ModernBertForMaskedLM, PreTrainedTokenizerFast)
+from transformers.utils import logging as hf_logging
+
+from extra import storyworld
+from sample import generate, decode, hub_guard
+
+# From-scratch models. The tokenizer is trained on the dataset at start-up, so these are vocab-free.
+PRESETS = {
+    "tiny": dict(arch="modernbert", hidden=256, layers=4, heads=4, mlp=512, steps=1200, batch=32, lr=2e-3),
+    "small": dict(arch="modernbert", hidden=384, layers=6, heads=6, mlp=768, steps=3000, batch=48, lr=1.5e-3),
+}
+
+
+def get_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--preset", default="tiny", help="from-scratch size: " + ", ".join(PRESETS) + " (ignored with --model)")
+    p.add_argument("--model", default=None, help="hub id or local folder of an AutoModelForMaskedLM to fine-tune")
+    p.add_argument("--dataset", default="storyworld", help="'storyworld', a hub dataset with a 'text' column, or a .txt/.jsonl file")
+    p.add_argument("--seq_len", type=int, default=160, help="L: tokens per row; short documents are padded with EOS filler")
+    p.add_argument("--batch_size", type=int, default=None, help="rows per step per process (default: the preset's)")
+    p.add_argument("--grad_accum", type=int, default=1, help="micro-batches per optimizer step")
+    p.add_argument("--lr", type=float, default=None, help="peak AdamW learning rate (default: the preset's; ~5e-5 when fine-tuning)")
+    p.add_argument("--warmup", type=int, default=100, help="linear warm-up steps, then cosine decay to 10%%")
+    p.add_argument("--max_steps", type=int, default=None, help="optimizer steps (default: the preset's)")
+    p.add_argument("--eval_every", type=int, default=200, help="steps between validation ELBOs and printed samples")
+    p.add_argument("--n_val", type=int, default=256, help="held-out documents for the validation ELBO")
+    p.add_argument("--out_dir", default="out", help="where the model, tokenizer and metrics.json are saved")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--mixed_precision", default=None, help="no / fp16 / bf16 (default: bf16 on a GPU that has it)")
+    args = p.parse_args(argv)
+    preset = PRESETS[args.preset]
+    args.batch_size = args.batch_size or preset["batch"]
+    args.max_steps = args.max_steps or preset["steps"]
+    args.lr = args.lr or (preset["lr"] if args.model is None else 5e-5)
+    return args
+
+
+def build_tokenizer(texts, vocab_size=4096):
+    """Byte-level BPE trained on the data. On the story world every word ends up one token (~600 of them)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer, tok.decoder = pre_tokenizers.ByteLevel(add_prefix_space=False), decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<|endoftext|>", "[MASK]"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(texts, trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>", pad_token="<|endoftext|>",
+                                   mask_token="[MASK]")
+
+
+def build_model(preset, tok, seq_len):
+    c = PRESETS[preset]
+    ids = dict(pad_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id, bos_token_id=tok.eos_token_id)
+    if c["arch"] == "modernbert":  # every layer global: our rows are short, sliding windows buy nothing
+        cfg = ModernBertConfig(vocab_size=len(tok), hidden_size=c["hidden"], num_hidden_layers=c["layers"],
+                               num_attention_heads=c["heads"], intermediate_size=c["mlp"], max_position_embeddings=seq_len,
+                               global_attn_every_n_layers=1, cls_token_id=tok.eos_token_id,
+                               sep_token_id=tok.eos_token_id, **ids)
+        return ModernBertForMaskedLM(cfg)
+    cfg = DistilBertConfig(vocab_size=len(tok), dim=c["hidden"], n_layers=c["layers"], n_heads=c["heads"],
+                           hidden_dim=c["mlp"], max_position_embeddings=seq_len, dropout=0.0, attention_dropout=0.0, **ids)
+    return DistilBertForMaskedLM(cfg)
+
+
+def read_texts(dataset, split="train"):
+    """Documents as strings: the story world's own split, a streamed hub split, or every document of a file."""
+    if dataset == "storyworld":
+        return storyworld.train_stories() if split == "train" else iter(storyworld.valid_stories())
+    if os.path.exists(dataset):  # .jsonl: one {"text": ...} per line; .txt: split on <|endoftext|> or blank lines
+        with open(dataset, encoding="utf-8") as f:
+            if dataset.endswith(".jsonl"):
+                docs = [json.loads(line)["text"] for line in f if line.strip()]
+            else:
+                raw = f.read()
+                docs = raw.split("<|endoftext|>") if "<|endoftext|>" in raw else raw.split("\n\n")
+        return iter([d.strip() for d in docs if d.strip()])
+    import datasets
+    with hub_guard(dataset):
+        try:
+            stream = datasets.load_dataset(dataset, split="validation" if split == "valid" else "train", streaming=True)
+            return (ex["text"] for ex in stream)
+        except ValueError:  # no validation split: hold out 1% of train by a hash of the text
+            stream = datasets.load_dataset(dataset, split="train", streaming=True)
+            return (ex["text"] for ex in stream if (zlib.crc32(ex["text"].encode()) % 100 == 0) == (split == "valid"))
+
+
+def rows(texts, tok, L, eos):
+    """Token rows of length L: doc + EOS, then EOS filler; a document longer than L is cut into windows."""
+    for text in texts:
+        ids = tok(text, add_special_tokens=False)["input_ids"] + [eos]
+        for i in range(0, len(ids), L):
+            yield ids[i:i + L] + [eos] * (L - len(ids[i:i + L]))
+
+
+def load_data(dataset, tok, L, n_val):
+    """(endless iterator of training rows, validation rows, validation texts or None)."""
+    eos = tok.eos_token_id
+    if os.path.exists(dataset):  # hold out 1% of the rows by hash (rows, not documents: a book is one document)
+        every = list(rows(read_texts(dataset), tok, L, eos))
+        held = [zlib.crc32(str(r).encode()) % 100 == 0 for r in every]
+        held[-1] = held[-1] or not any(held)  # a tiny file still gets one validation row
+        train = [r for r, h in zip(every, held) if not h] or every
+        return itertools.cycle(train), [r for r, h in zip(every, held) if h][:n_val], None
+    val_texts = list(itertools.islice(read_texts(dataset, "valid"), n_val))
+    endless = itertools.chain.from_iterable(read_texts(dataset, "train") for _ in itertools.count())
+    return rows(endless, tok, L, eos), list(rows(val_texts, tok, L, eos))[:n_val], val_texts
+
+
+def forward_process(x0, mask_id, eps=1e-3, generator=None):
+    """Nie et al. Alg. 1. Returns xt, the mask, and p_mask (B, 1).
+    subtle: t is drawn low-discrepancy (MDLM): t_b = (u + b/B) mod 1 keeps each batch spread over (0, 1)."""
+    B, L = x0.shape
+    u = torch.rand(1, device=x0.device, generator=generator)
+    t = (u + torch.arange(B, device=x0.device) / B) % 1                            # (B,)
+    p_mask = ((1 - eps) * t + eps)[:, None]                                        # (B, 1)
+    masked = torch.rand(B, L, device=x0.device, generator=generator) < p_mask      # (B, L)
+    return torch.where(masked, mask_id, x0), masked, p_mask
+
+
+def diffusion_loss(logits, x0, masked, p_mask, mask_id):
+    """-ELBO per token: sum_masked CE(logits, x0) / p_mask, divided by B*L (all positions, not #masked)."""
+    logits = logits[masked].float()                                                # (N, V), N = #masked
+    logits[:, mask_id] = -float("inf")                                             # SUBS: never predict [MASK]
+    ce = F.cross_entropy(logits, x0[masked], reduction="none")                     # (N,)
+    return (ce / p_mask.expand_as(masked)[masked]).sum() / x0.numel()
+
+
+@torch.no_grad()
+def val_nelbo(model, x0, mask_id, eos, draws=2, batch_size=64):
+    """-ELBO in nats per real token (text + its EOS; the filler after it is free), with fixed noise."""
+    g = torch.Generator(x0.device).manual_seed(1234)
+    total = 0.0
+    for _ in range(draws):
+        for xb in x0.split(batch_size):
+            xt, masked, p_mask = forward_process(xb, mask_id, generator=g)
+            total += diffusion_loss(model(input_ids=xt).logits, xb, masked, p_mask, mask_id).item() * xb.numel()
+    real = ((x0 != eos).sum(1) + 1).clamp(max=x0.shape[1]).sum().item()
+    return total / draws / real
+
+
+def save(out_dir, model, tok, metrics):
+    """Write to a temporary folder, then swap it in: a crash never leaves a half-written checkpoint."""
+    tmp, old = out_dir.rstrip("/") + ".tmp", out_dir.rstrip("/") + ".old"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    tok.save_pretrained(tmp)
+    with open(os.path.join(tmp, "metrics.json"), "w") as f:
+        json.dump(metrics, f, indent=2)
+    if os.path.exists(out_dir):
+        os.replace(out_dir, old)
+    os.replace(tmp, out_dir)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def main(argv=None):
+    args = get_args(argv)
+    hf_logging.disable_progress_bar()
+    mp = args.mixed_precision or ("bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no")
+    acc = Accelerator(gradient_accumulation_steps=args.grad_accum, mixed_precision=mp)
+    if acc.device.type == "cpu":  # accelerate launch sets OMP_NUM_THREADS=1; use the cores we have
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // acc.num_processes))
+    acc.print(json.dumps(vars(args)))
+    torch.manual_seed(args.seed)  # the same initial weights on every rank
+
+    # 1. tokenizer and model: fine-tune a pretrained encoder, or build a preset from scratch
+    if args.model:
+        with hub_guard(args.model):
+            tok, model = AutoTokenizer.from_pretrained(args.model), AutoModelForMaskedLM.from_pretrained(args.model)
+        if tok.eos_token is None:  # BERT-style tokenizers end texts with [SEP]
+            tok.eos_token = tok.sep_token
+    else:
+        tok = build_tokenizer(itertools.islice(read_texts(args.dataset), 20000))
+        model = build_model(args.preset, tok, args.seq_len)
+    mask_id, eos = tok.mask_token_id, tok.eos_token_id
+    acc.print(f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, vocabulary {len(tok)}")
+
+    # 2. data: an endless stream of rows for training (each rank takes its own share), a fixed validation set
+    train_rows, val_rows, val_texts = load_data(args.dataset, tok, args.seq_len, args.n_val)
+    train_rows = itertools.islice(train_rows, acc.process_index, None, acc.num_processes)
+    x_val = torch.tensor(val_rows, device=acc.device)                                     # (n_val, L)
+    true_h = None
+    if args.dataset == "storyworld":  # exact -log p of the very same validation stories, per real token
+        true_h = -sum(map(storyworld.log_prob, val_texts)) / ((x_val != eos).sum(1) + 1).sum().item()
+
+    # 3. optimizer, warm-up + cosine schedule, accelerate
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.98), weight_decay=0.01)
+    lr_at = lambda s: min(1, (s + 1) / args.warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * s / args.max_steps)))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
+    model, opt = acc.prepare(model, opt)
+    torch.manual_seed(args.seed + acc.process_index)  # each rank draws its own t and masks
+
+    # 4. the loop: sample t -> mask -> predict -> weighted CE -> step
+    log, t0, bar = [], time.time(), tqdm(range(1, args.max_steps + 1), disable=not acc.is_main_process)
+    for step in bar:
+        model.train()
+        for _ in range(args.grad_accum):
+            x0 = torch.tensor([next(train_rows) for _ in range(args.batch_size)], device=acc.device)  # (B, L)
+            with acc.accumulate(model):
+                xt, masked, p_mask = forward_process(x0, mask_id)
+                loss = diffusion_loss(model(input_ids=xt).logits, x0, masked, p_mask, mask_id)
+                acc.backward(loss)
+                acc.clip_grad_norm_(model.parameters(), 1.0)
+                opt.step(); opt.zero_grad()
+        sched.step()
+        bar.set_postfix(loss=f"{loss.item():.3f}")
+        if (step % args.eval_every == 0 or step == args.max_steps) and acc.is_main_process:
+            net = acc.unwrap_model(model).eval()
+            nelbo = val_nelbo(net, x_val, mask_id, eos)
+            log.append(dict(step=step, seconds=round(time.time() - t0, 1), val_nelbo_per_token=nelbo))
+            x = generate(net, x_val[:1, :0], steps=64, gen_length=args.seq_len, block_length=args.seq_len,
+                         temperature=1.0, remasking="low_confidence", mask_id=mask_id)
+            tqdm.write(f"step {step}: val -ELBO {nelbo:.4f} nats/token" + (f" (true entropy {true_h:.4f})" if true_h else "")
+                       + f"\n  sample: {decode(tok, x[0])[:300]}")
+        acc.wait_for_everyone()
+
+    # 5. save model + tokenizer (loadable by AutoModelForMaskedLM.from_pretrained) and the metrics
+    if acc.is_main_process:
+        metrics = dict(dataset=args.dataset, val_nelbo_per_token=log[-1]["val_nelbo_per_token"],
+                       true_entropy_per_token=true_h, steps=args.max_steps, seconds=round(time.time() - t0, 1),
+                       args=vars(args), log=log)
+        save(args.out_dir, acc.unwrap_model(model), tok, metrics)
+        print(f"saved {args.out_dir}/: val -ELBO {metrics['val_nelbo_per_token']:.4f} nats/token in {metrics['seconds']:.0f}s")
+    acc.end_training()
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main()
