@@ -13,11 +13,12 @@ commits some of them; the rest stay masked for later steps:
   threshold (Fast-dLLM):   commit every prediction with confidence > threshold, at least one
 With block_length < gen_length the canvas is filled block by block, left to right (semi-autoregressive).
 """
-import argparse, contextlib, json, os, socket, sys
+import argparse, json, os, sys
 
 import torch
-from transformers import AutoModelForMaskedLM, AutoTokenizer
-from transformers.utils import logging as hf_logging
+
+from extra import storyworld
+from extra.loading import load
 
 SHIPPED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "extra", "checkpoint")
 
@@ -75,32 +76,6 @@ def decode(tok, ids):
     return tok.decode(ids[:ids.index(tok.eos_token_id)] if tok.eos_token_id in ids else ids, skip_special_tokens=True)
 
 
-@contextlib.contextmanager
-def hub_guard(name):
-    """Turn a failed hub download into one readable message (and fail fast when the hub is unreachable)."""
-    if not os.path.exists(name):
-        try:
-            socket.create_connection(("huggingface.co", 443), timeout=3).close()
-        except OSError:  # no route to the hub: skip the ~23 s of retries, use the local cache if any
-            import huggingface_hub
-            huggingface_hub.constants.HF_HUB_OFFLINE = True
-    try:
-        yield
-    except (OSError, ConnectionError, ValueError) as e:
-        sys.exit(f"error: could not load '{name}' ({type(e).__name__}: {str(e).splitlines()[0][:200]}).\n"
-                 "If you are offline: train on the embedded default with `python train.py` (the story world), "
-                 "or pass a local folder/file; hub ids need network or a copy in the Hugging Face cache.")
-
-
-def load(ckpt):
-    """(model, tokenizer, metrics.json or {}) from a folder saved by train.py, or any masked-LM hub id."""
-    hf_logging.disable_progress_bar()
-    with hub_guard(ckpt):
-        model, tok = AutoModelForMaskedLM.from_pretrained(ckpt).eval(), AutoTokenizer.from_pretrained(ckpt)
-    path = os.path.join(ckpt, "metrics.json")
-    return model, tok, json.load(open(path)) if os.path.exists(path) else {}
-
-
 def show(tok, x, mask_id):
     """Live view: the first canvas, masks drawn as ░, redrawn in place on a terminal."""
     text = "".join("░" if i == mask_id else tok.decode([i]) for i in x[0].tolist() if i != tok.eos_token_id)
@@ -133,8 +108,6 @@ def main(argv=None):
                    block_length=args.block_length or gen_length, remasking=args.remasking, mask_id=tok.mask_token_id,
                    threshold=args.threshold, on_step=(lambda c: show(tok, c, tok.mask_token_id)) if args.show else None)
     is_story = metrics.get("dataset") == "storyworld"
-    if is_story:
-        from extra import storyworld
     n_valid = 0
     for row in out:
         text = decode(tok, row)

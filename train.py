@@ -13,24 +13,16 @@ One training step, in paper order:
   -> the encoder predicts every masked token -> loss = sum over masked tokens of CE / p_mask, over B*L.
 That loss is the negative ELBO, an upper bound on -log p(x0) per token (MDLM eq. 10; LLaDA eq. 3).
 """
-import argparse, itertools, json, math, os, shutil, sys, time, zlib
+import argparse, itertools, json, math, os, time
 
 import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
 from tqdm import tqdm
-from transformers import (AutoModelForMaskedLM, AutoTokenizer, DistilBertConfig, DistilBertForMaskedLM,
-                          ModernBertConfig, ModernBertForMaskedLM, PreTrainedTokenizerFast)
-from transformers.utils import logging as hf_logging
 
 from extra import storyworld
-from sample import generate, decode, hub_guard
-
-# From-scratch models. The tokenizer is trained on the dataset at start-up, so these are vocab-free.
-PRESETS = {  # measured on 2 CPU cores (bf16 autocast): tiny ~10 min, long ~60 min
-    "tiny": dict(arch="modernbert", hidden=256, layers=4, heads=4, mlp=512, steps=1000, batch=32, lr=2e-3),
-    "long": dict(arch="modernbert", hidden=256, layers=4, heads=4, mlp=512, steps=5600, batch=32, lr=2e-3),
-}
+from extra.loading import PRESETS, bf16_is_fast, build_model, build_tokenizer, load, load_data, read_texts, save
+from sample import generate, decode
 
 
 def get_args(argv=None):
@@ -55,76 +47,6 @@ def get_args(argv=None):
     args.max_steps = args.max_steps or preset["steps"]
     args.lr = args.lr or (preset["lr"] if args.model is None else 5e-5)
     return args
-
-
-def build_tokenizer(texts, vocab_size=4096):
-    """Byte-level BPE trained on the data. On the story world every word ends up one token (~600 of them)."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer, tok.decoder = pre_tokenizers.ByteLevel(add_prefix_space=False), decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<|endoftext|>", "[MASK]", "[PAD]"], show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    tok.train_from_iterator(texts, trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>", mask_token="[MASK]", pad_token="[PAD]")
-
-
-def build_model(preset, tok, seq_len):
-    c = PRESETS[preset]
-    # subtle: the embedding of pad_token_id is frozen at zero, so it must not be EOS, which the model has to learn
-    ids = dict(pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, bos_token_id=tok.eos_token_id)
-    if c["arch"] == "modernbert":  # every layer global: our rows are short, sliding windows buy nothing
-        cfg = ModernBertConfig(vocab_size=len(tok), hidden_size=c["hidden"], num_hidden_layers=c["layers"],
-                               num_attention_heads=c["heads"], intermediate_size=c["mlp"], max_position_embeddings=seq_len,
-                               global_attn_every_n_layers=1, cls_token_id=tok.eos_token_id,
-                               sep_token_id=tok.eos_token_id, **ids)
-        return ModernBertForMaskedLM(cfg)
-    cfg = DistilBertConfig(vocab_size=len(tok), dim=c["hidden"], n_layers=c["layers"], n_heads=c["heads"],
-                           hidden_dim=c["mlp"], max_position_embeddings=seq_len, dropout=0.0, attention_dropout=0.0, **ids)
-    return DistilBertForMaskedLM(cfg)
-
-
-def read_texts(dataset, split="train"):
-    """Documents as strings: the story world's own split, a streamed hub split, or every document of a file."""
-    if dataset == "storyworld":
-        return storyworld.train_stories() if split == "train" else iter(storyworld.valid_stories())
-    if os.path.exists(dataset):  # .jsonl: one {"text": ...} per line; .txt: split on <|endoftext|> or blank lines
-        with open(dataset, encoding="utf-8") as f:
-            if dataset.endswith(".jsonl"):
-                docs = [json.loads(line)["text"] for line in f if line.strip()]
-            else:
-                raw = f.read()
-                docs = raw.split("<|endoftext|>") if "<|endoftext|>" in raw else raw.split("\n\n")
-        return iter([d.strip() for d in docs if d.strip()])
-    import datasets
-    with hub_guard(dataset):
-        try:
-            stream = datasets.load_dataset(dataset, split="validation" if split == "valid" else "train", streaming=True)
-            return (ex["text"] for ex in stream)
-        except ValueError:  # no validation split: hold out 1% of train by a hash of the text
-            stream = datasets.load_dataset(dataset, split="train", streaming=True)
-            return (ex["text"] for ex in stream if (zlib.crc32(ex["text"].encode()) % 100 == 0) == (split == "valid"))
-
-
-def rows(texts, tok, L, eos):
-    """Token rows of length L: doc + EOS, then EOS filler; a document longer than L is cut into windows."""
-    for text in texts:
-        ids = tok(text, add_special_tokens=False)["input_ids"] + [eos]
-        for i in range(0, len(ids), L):
-            yield ids[i:i + L] + [eos] * (L - len(ids[i:i + L]))
-
-
-def load_data(dataset, tok, L, n_val):
-    """(endless iterator of training rows, validation rows, validation texts or None)."""
-    eos = tok.eos_token_id
-    if os.path.exists(dataset):  # hold out 1% of the rows by hash (rows, not documents: a book is one document)
-        every = list(rows(read_texts(dataset), tok, L, eos))
-        held = [zlib.crc32(str(r).encode()) % 100 == 0 for r in every]
-        held[-1] = held[-1] or not any(held)  # a tiny file still gets one validation row
-        train = [r for r, h in zip(every, held) if not h] or every
-        return itertools.cycle(train), [r for r, h in zip(every, held) if h][:n_val], None
-    val_texts = list(itertools.islice(read_texts(dataset, "valid"), n_val))
-    endless = itertools.chain.from_iterable(read_texts(dataset, "train") for _ in itertools.count())
-    return rows(endless, tok, L, eos), list(rows(val_texts, tok, L, eos))[:n_val], val_texts
 
 
 def forward_process(x0, mask_id, eps=1e-3, generator=None):
@@ -159,30 +81,8 @@ def val_nelbo(model, x0, mask_id, eos, draws=2, batch_size=64):
     return total / draws / real
 
 
-def bf16_is_fast():
-    """bf16 autocast where the hardware does bf16 math: a recent GPU, or a CPU with AVX512-BF16/AMX (1.5x here)."""
-    if torch.cuda.is_available():
-        return torch.cuda.is_bf16_supported()
-    return getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)()
-
-
-def save(out_dir, model, tok, metrics):
-    """Write to a temporary folder, then swap it in: a crash never leaves a half-written checkpoint."""
-    tmp, old = out_dir.rstrip("/") + ".tmp", out_dir.rstrip("/") + ".old"
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    tok.save_pretrained(tmp)
-    with open(os.path.join(tmp, "metrics.json"), "w") as f:
-        json.dump(metrics, f, indent=2)
-    if os.path.exists(out_dir):
-        os.replace(out_dir, old)
-    os.replace(tmp, out_dir)
-    shutil.rmtree(old, ignore_errors=True)
-
-
 def main(argv=None):
     args = get_args(argv)
-    hf_logging.disable_progress_bar()
     mp = args.mixed_precision or ("bf16" if bf16_is_fast() else "no")
     acc = Accelerator(gradient_accumulation_steps=args.grad_accum, mixed_precision=mp)
     if acc.device.type == "cpu":  # accelerate launch sets OMP_NUM_THREADS=1; use the cores we have
@@ -192,10 +92,7 @@ def main(argv=None):
 
     # 1. tokenizer and model: fine-tune a pretrained encoder, or build a preset from scratch
     if args.model:
-        with hub_guard(args.model):
-            tok, model = AutoTokenizer.from_pretrained(args.model), AutoModelForMaskedLM.from_pretrained(args.model)
-        if tok.eos_token is None:  # BERT-style tokenizers end texts with [SEP]
-            tok.eos_token = tok.sep_token
+        model, tok, _ = load(args.model)
     else:
         tok = build_tokenizer(itertools.islice(read_texts(args.dataset), 20000))
         model = build_model(args.preset, tok, args.seq_len)

@@ -10,6 +10,7 @@ from transformers import (AutoModelForMaskedLM, DistilBertConfig, DistilBertForM
 
 import sample
 import train
+from extra import loading
 from conftest import ROOT
 
 STORIES = [f"Tom had a {c} {o}. He played with it in the {p} every day, and he was happy."
@@ -35,7 +36,7 @@ def tiny_backbone(arch, folder):
         model = DistilBertForMaskedLM(DistilBertConfig(vocab_size=len(tok), dim=32, n_layers=2, n_heads=2,
                                                        hidden_dim=64, max_position_embeddings=64))
     else:
-        tok = train.build_tokenizer(STORIES)
+        tok = loading.build_tokenizer(STORIES)
         model = ModernBertForMaskedLM(ModernBertConfig(
             vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
             max_position_embeddings=64, pad_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id,
@@ -55,7 +56,7 @@ def test_fine_tune_a_local_backbone_on_a_local_dataset(arch, tmp_path, capsys):
                 "--batch_size", "4", "--eval_every", "2", "--warmup", "1", "--out_dir", str(out)])
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["steps"] == 4 and metrics["true_entropy_per_token"] is None
-    assert 0 < metrics["val_nelbo_per_token"] < 50 and len(metrics["log"]) == 2
+    assert 0 < metrics["val_nelbo_per_token"] < 50 and [e["step"] for e in metrics["log"]] == [1, 2, 4]
     assert not (tmp_path / "out.tmp").exists()
     AutoModelForMaskedLM.from_pretrained(out)  # a standard Hugging Face checkpoint
     capsys.readouterr()
@@ -65,16 +66,16 @@ def test_fine_tune_a_local_backbone_on_a_local_dataset(arch, tmp_path, capsys):
 
 
 def test_rows_pad_short_documents_and_window_long_ones(tmp_path):
-    tok = train.build_tokenizer(STORIES)
+    tok = loading.build_tokenizer(STORIES)
     eos = tok.eos_token_id
     book = " ".join(STORIES)  # one long document with no blank line: cut into windows, like nanoGPT
     n = len(tok(book)["input_ids"]) + 1
-    out = list(train.rows([book, "Tom had a ball."], tok, 64, eos))
+    out = list(loading.rows([book, "Tom had a ball."], tok, 64, eos))
     assert len(out) == -(-n // 64) + 1 and all(len(r) == 64 for r in out)
     assert out[-1][:5] == tok("Tom had a ball.")["input_ids"] and set(out[-1][5:]) == {eos}
     path = tmp_path / "book.txt"
     path.write_text("\n\n".join(STORIES))  # blank lines separate documents
-    train_rows, val_rows, _ = train.load_data(str(path), tok, 64, n_val=10)
+    train_rows, val_rows, _ = loading.load_data(str(path), tok, 64, n_val=10)
     assert 1 <= len(val_rows) and all(r not in val_rows for r in [next(train_rows) for _ in range(60)])
 
 
