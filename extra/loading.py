@@ -108,9 +108,10 @@ def hub_guard(name):
 
 
 def load(ckpt):
-    """(model, tokenizer, metrics.json or {}) from a folder saved by train.py, or any masked-LM hub id."""
+    """(model, tokenizer, metrics.json or {}) from a folder saved by train.py, or any masked-LM hub id.
+    The weights run in float32 whatever they were stored in (the shipped model is stored in float16)."""
     with hub_guard(ckpt):
-        model, tok = AutoModelForMaskedLM.from_pretrained(ckpt).eval(), AutoTokenizer.from_pretrained(ckpt)
+        model, tok = AutoModelForMaskedLM.from_pretrained(ckpt).float().eval(), AutoTokenizer.from_pretrained(ckpt)
     if tok.eos_token is None:  # BERT-style tokenizers end a text with [SEP]
         tok.eos_token = tok.sep_token
     path = os.path.join(ckpt, "metrics.json")

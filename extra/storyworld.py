@@ -754,8 +754,10 @@ def print_stats(n):
     else:
         print("nats per token         (needs train.build_tokenizer; see above)")
     print(f"vocabulary             {len(vocabulary(texts))} distinct words in these {n} stories")
-    print(f"distinct stories       >= {len(set(texts))} (lower bound: distinct among the {n} samples)")
-    print(f"exp(entropy)           {math.exp(s['nats_per_story']):.3g} (effective number of stories)")
+    # Entropy never exceeds log(number of outcomes), so N >= exp(H): a lower bound on the distinct stories.
+    lo = s["nats_per_story"] - 3 * s["nats_per_story_se"]
+    print(f"distinct stories       >= exp(H) = {math.exp(s['nats_per_story']):.3g} (>= {math.exp(lo):.3g} with H at -3 s.e.); "
+          f"{len(set(texts))} of these {n} samples are distinct")
     t0 = time.time()
     ok = sum(check(t)[0] for t in texts[:200])
     print(f"check() throughput     {200 / (time.time() - t0):.0f} stories/s ({ok}/200 valid)")
