@@ -13,7 +13,7 @@ One training step, in paper order:
   -> the encoder predicts every masked token -> loss = sum over masked tokens of CE / p_mask, over B*L.
 That loss is the negative ELBO, an upper bound on -log p(x0) per token (MDLM eq. 10; LLaDA eq. 3).
 """
-import argparse, itertools, json, math, os, time
+import argparse, itertools, json, math, os, sys, time
 
 import torch
 import torch.nn.functional as F
@@ -83,10 +83,11 @@ def val_nelbo(model, x0, mask_id, eos, draws=2, batch_size=64):
 
 def main(argv=None):
     args = get_args(argv)
-    mp = args.mixed_precision or ("bf16" if bf16_is_fast() else "no")
-    acc = Accelerator(gradient_accumulation_steps=args.grad_accum, mixed_precision=mp)
+    acc = Accelerator(gradient_accumulation_steps=args.grad_accum,
+                      mixed_precision=args.mixed_precision or ("bf16" if bf16_is_fast() else "no"))
     if acc.device.type == "cpu":  # accelerate launch sets OMP_NUM_THREADS=1; use the cores we have
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // acc.num_processes))
+    sys.stdout.reconfigure(line_buffering=True)  # progress lines show up at once, even in a log file
     acc.print(json.dumps(vars(args)))
     torch.manual_seed(args.seed)  # the same initial weights on every rank
 
@@ -103,9 +104,9 @@ def main(argv=None):
     train_rows, val_rows, val_texts = load_data(args.dataset, tok, args.seq_len, args.n_val)
     train_rows = itertools.islice(train_rows, acc.process_index, None, acc.num_processes)
     x_val = torch.tensor(val_rows, device=acc.device)                                     # (n_val, L)
-    true_h = None
-    if args.dataset == "storyworld":  # exact -log p of the very same validation stories, per real token
-        true_h = -sum(map(storyworld.log_prob, val_texts)) / ((x_val != eos).sum(1) + 1).sum().item()
+    # the story world's exact entropy of the very same validation stories, per real token (text + EOS)
+    true_h = -sum(map(storyworld.log_prob, val_texts)) / ((x_val != eos).sum(1) + 1).sum().item() \
+        if args.dataset == "storyworld" else None
 
     # 3. optimizer, warm-up + cosine schedule, accelerate
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.98), weight_decay=0.01)
@@ -145,7 +146,6 @@ def main(argv=None):
                        args=vars(args), log=log)
         save(args.out_dir, acc.unwrap_model(model), tok, metrics)
         print(f"saved {args.out_dir}/: val -ELBO {metrics['val_nelbo_per_token']:.4f} nats/token in {metrics['seconds']:.0f}s")
-    acc.end_training()
     if torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()
 
