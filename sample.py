@@ -18,7 +18,7 @@ import argparse, json, os, sys
 import torch
 
 from extra import storyworld
-from extra.loading import load
+from extra.loading import bos_id, load
 
 SHIPPED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "extra", "checkpoint")
 
@@ -78,7 +78,7 @@ def decode(tok, ids):
 
 def show(tok, x, mask_id):
     """Live view: the first canvas, masks drawn as ░, redrawn in place on a terminal."""
-    text = "".join("░" if i == mask_id else tok.decode([i]) for i in x[0].tolist() if i != tok.eos_token_id)
+    text = "".join("░" if i == mask_id else tok.decode([i], skip_special_tokens=True) for i in x[0].tolist())
     print(("\033[2J\033[H" if sys.stdout.isatty() else "") + text + "\n", flush=True)
 
 
@@ -102,7 +102,8 @@ def main(argv=None):
         print(f"model: {ckpt}" + ("" if args.ckpt else " (out/ from train.py)" if ckpt == "out" else " (the shipped story-world model; train your own with train.py)"))
     torch.manual_seed(args.seed)
     model, tok, metrics = load(ckpt)
-    x = torch.tensor([tok(args.prompt, add_special_tokens=False)["input_ids"]] * args.n, dtype=torch.long)   # (n, P)
+    bos = [] if bos_id(tok) is None else [bos_id(tok)]  # the anchor every training row started with
+    x = torch.tensor([bos + tok(args.prompt, add_special_tokens=False)["input_ids"]] * args.n, dtype=torch.long)  # (n, P)
     gen_length = args.gen_length or metrics.get("args", {}).get("seq_len", 160) - x.shape[1]
     out = generate(model, x, steps=args.steps or gen_length, gen_length=gen_length, temperature=args.temperature,
                    block_length=args.block_length or gen_length, remasking=args.remasking, mask_id=tok.mask_token_id,

@@ -21,7 +21,7 @@ from accelerate import Accelerator
 from tqdm import tqdm
 
 from extra import storyworld
-from extra.loading import PRESETS, bf16_is_fast, build_model, build_tokenizer, load, load_data, read_texts, save
+from extra.loading import PRESETS, bf16_is_fast, bos_id, build_model, build_tokenizer, load, load_data, read_texts, save
 from sample import generate, decode
 
 
@@ -49,14 +49,16 @@ def get_args(argv=None):
     return args
 
 
-def forward_process(x0, mask_id, eps=1e-3, generator=None):
-    """Nie et al. Alg. 1. Returns xt, the mask, and p_mask (B, 1).
+def forward_process(x0, mask_id, eps=1e-3, generator=None, keep=None):
+    """Nie et al. Alg. 1. Returns xt, the mask, and p_mask (B, 1). `keep` (B, L) marks positions never masked.
     subtle: t is drawn low-discrepancy (MDLM): t_b = (u + b/B) mod 1 keeps each batch spread over (0, 1)."""
     B, L = x0.shape
     u = torch.rand(1, device=x0.device, generator=generator)
     t = (u + torch.arange(B, device=x0.device) / B) % 1                            # (B,)
     p_mask = ((1 - eps) * t + eps)[:, None]                                        # (B, 1)
     masked = torch.rand(B, L, device=x0.device, generator=generator) < p_mask      # (B, L)
+    if keep is not None:
+        masked &= ~keep
     return torch.where(masked, mask_id, x0), masked, p_mask
 
 
@@ -68,17 +70,21 @@ def diffusion_loss(logits, x0, masked, p_mask, mask_id):
     return (ce / p_mask.expand_as(masked)[masked]).sum() / x0.numel()
 
 
+def real_tokens(x0, eos, bos):
+    """Tokens that carry information: the text and its EOS (not BOS, not the filler after the EOS)."""
+    return ((x0 != eos) & (x0 != bos)).sum(1).add(1).clamp(max=x0.shape[1]).sum().item()
+
+
 @torch.no_grad()
-def val_nelbo(model, x0, mask_id, eos, draws=2, batch_size=64):
-    """-ELBO in nats per real token (text + its EOS; the filler after it is free), with fixed noise."""
+def val_nelbo(model, x0, mask_id, eos, bos=None, draws=2, batch_size=64):
+    """-ELBO in nats per real token, with fixed noise."""
     g = torch.Generator(x0.device).manual_seed(1234)
     total = 0.0
     for _ in range(draws):
         for xb in x0.split(batch_size):
-            xt, masked, p_mask = forward_process(xb, mask_id, generator=g)
+            xt, masked, p_mask = forward_process(xb, mask_id, generator=g, keep=xb == bos)
             total += diffusion_loss(model(input_ids=xt).logits, xb, masked, p_mask, mask_id).item() * xb.numel()
-    real = ((x0 != eos).sum(1) + 1).clamp(max=x0.shape[1]).sum().item()
-    return total / draws / real
+    return total / draws / real_tokens(x0, eos, bos)
 
 
 def main(argv=None):
@@ -97,7 +103,7 @@ def main(argv=None):
     else:
         tok = build_tokenizer(itertools.islice(read_texts(args.dataset), 20000))
         model = build_model(args.preset, tok, args.seq_len)
-    mask_id, eos = tok.mask_token_id, tok.eos_token_id
+    mask_id, eos, bos = tok.mask_token_id, tok.eos_token_id, bos_id(tok)
     acc.print(f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, vocabulary {len(tok)}")
 
     # 2. data: an endless stream of rows for training (each rank takes its own share), a fixed validation set
@@ -105,7 +111,7 @@ def main(argv=None):
     train_rows = itertools.islice(train_rows, acc.process_index, None, acc.num_processes)
     x_val = torch.tensor(val_rows, device=acc.device)                                     # (n_val, L)
     # the story world's exact entropy of the very same validation stories, per real token (text + EOS)
-    true_h = -sum(map(storyworld.log_prob, val_texts)) / ((x_val != eos).sum(1) + 1).sum().item() \
+    true_h = -sum(map(storyworld.log_prob, val_texts)) / real_tokens(x_val, eos, bos) \
         if args.dataset == "storyworld" else None
 
     # 3. optimizer, warm-up + cosine schedule, accelerate
@@ -122,7 +128,7 @@ def main(argv=None):
         for _ in range(args.grad_accum):
             x0 = torch.tensor([next(train_rows) for _ in range(args.batch_size)], device=acc.device)  # (B, L)
             with acc.accumulate(model):
-                xt, masked, p_mask = forward_process(x0, mask_id)
+                xt, masked, p_mask = forward_process(x0, mask_id, keep=x0 == bos)
                 loss = diffusion_loss(model(input_ids=xt).logits, x0, masked, p_mask, mask_id)
                 acc.backward(loss)
                 acc.clip_grad_norm_(model.parameters(), 1.0)
@@ -131,10 +137,10 @@ def main(argv=None):
         bar.set_postfix(loss=f"{loss.item():.3f}")
         if (step % args.eval_every == 0 or step in (1, args.max_steps)) and acc.is_main_process:
             net = acc.unwrap_model(model).eval()
-            nelbo = val_nelbo(net, x_val, mask_id, eos)
+            nelbo = val_nelbo(net, x_val, mask_id, eos, bos)
             log.append(dict(step=step, seconds=round(time.time() - t0, 1), val_nelbo_per_token=nelbo))
-            x = generate(net, x_val[:1, :0], steps=64, gen_length=args.seq_len, block_length=args.seq_len,
-                         temperature=1.0, remasking="low_confidence", mask_id=mask_id)
+            x = generate(net, x_val[:1, :int(bos is not None)], steps=64, gen_length=args.seq_len - int(bos is not None),
+                         block_length=args.seq_len - int(bos is not None), temperature=1.0, mask_id=mask_id)
             tqdm.write(f"step {step}: val -ELBO {nelbo:.4f} nats/token" + (f" (true entropy {true_h:.4f})" if true_h else "")
                        + f"\n  sample: {decode(tok, x[0])[:300]}")
         acc.wait_for_everyone()

@@ -69,10 +69,10 @@ def test_rows_pad_short_documents_and_window_long_ones(tmp_path):
     tok = loading.build_tokenizer(STORIES)
     eos = tok.eos_token_id
     book = " ".join(STORIES)  # one long document with no blank line: cut into windows, like nanoGPT
-    n = len(tok(book)["input_ids"]) + 1
+    n = len(tok(book)["input_ids"]) + 1  # + EOS; each window of 64 also starts with BOS
     out = list(loading.rows([book, "Tom had a ball."], tok, 64, eos))
-    assert len(out) == -(-n // 64) + 1 and all(len(r) == 64 for r in out)
-    assert out[-1][:5] == tok("Tom had a ball.")["input_ids"] and set(out[-1][5:]) == {eos}
+    assert len(out) == -(-n // 63) + 1 and all(len(r) == 64 for r in out)
+    assert out[-1][:6] == [tok.bos_token_id] + tok("Tom had a ball.")["input_ids"] and set(out[-1][6:]) == {eos}
     path = tmp_path / "book.txt"
     path.write_text("\n\n".join(STORIES))  # blank lines separate documents
     train_rows, val_rows, _ = loading.load_data(str(path), tok, 64, n_val=10)
