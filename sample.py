@@ -87,8 +87,10 @@ def main(argv=None):
     p.add_argument("--ckpt", default=None, help="folder saved by train.py or a hub id (default: out/, else the shipped model)")
     p.add_argument("--n", type=int, default=8, help="number of samples (one batch)")
     p.add_argument("--steps", type=int, default=None, help="denoising steps = forward passes (default: gen_length, one token each)")
-    p.add_argument("--gen_length", type=int, default=None, help="tokens to generate (default: the training length minus the prompt)")
-    p.add_argument("--block_length", type=int, default=None, help="semi-autoregressive block size (default: gen_length, one block)")
+    p.add_argument("--gen_length", type=int, default=None, help="tokens to generate (default: the training length minus the prompt, "
+                   "rounded down to a multiple of 4)")
+    p.add_argument("--block_length", type=int, default=None, help="semi-autoregressive block size (default: a quarter of "
+                   "gen_length; with one block the confident EOS filler grows from the end and stories come out short)")
     p.add_argument("--temperature", type=float, default=1.0, help="0 = greedy; from an empty prompt greedy gives one story n times")
     p.add_argument("--remasking", default="low_confidence", choices=["low_confidence", "random"])
     p.add_argument("--threshold", type=float, default=None, help="confidence threshold for parallel decoding, e.g. 0.9")
@@ -100,13 +102,17 @@ def main(argv=None):
     ckpt = args.ckpt or ("out" if os.path.isdir("out") else SHIPPED)
     if not args.json:
         print(f"model: {ckpt}" + ("" if args.ckpt else " (out/ from train.py)" if ckpt == "out" else " (the shipped story-world model; train your own with train.py)"))
+    if ckpt == SHIPPED and not os.path.isdir(SHIPPED):
+        sys.exit("error: no model yet. Train one with `python train.py` (~10 minutes on 2 CPU cores), then run sample.py again.")
     torch.manual_seed(args.seed)
     model, tok, metrics = load(ckpt)
     bos = [] if bos_id(tok) is None else [bos_id(tok)]  # the anchor every training row started with
     x = torch.tensor([bos + tok(args.prompt, add_special_tokens=False)["input_ids"]] * args.n, dtype=torch.long)  # (n, P)
-    gen_length = args.gen_length or metrics.get("args", {}).get("seq_len", 160) - x.shape[1]
+    room = metrics.get("args", {}).get("seq_len", 160) - x.shape[1]
+    gen_length = args.gen_length or room - room % 4
+    block_length = args.block_length or (gen_length // 4 if gen_length % 4 == 0 else gen_length)
     out = generate(model, x, steps=args.steps or gen_length, gen_length=gen_length, temperature=args.temperature,
-                   block_length=args.block_length or gen_length, remasking=args.remasking, mask_id=tok.mask_token_id,
+                   block_length=block_length, remasking=args.remasking, mask_id=tok.mask_token_id,
                    threshold=args.threshold, on_step=(lambda c: show(tok, c, tok.mask_token_id)) if args.show else None)
     is_story = metrics.get("dataset") == "storyworld"
     n_valid = 0

@@ -13,9 +13,9 @@ from extra import storyworld
 hf_logging.disable_progress_bar()  # "Loading weights: 100%" bars for a 20 MB model are noise
 
 # From-scratch models; the tokenizer is trained on the dataset at start-up, so they fix no vocabulary.
-PRESETS = {  # on 2 CPU cores (bf16 autocast): tiny ~10 min, long ~40 min
+PRESETS = {  # on 2 CPU cores (bf16 autocast): tiny ~10 min, long ~25 min
     "tiny": dict(arch="modernbert", hidden=256, layers=4, heads=4, mlp=512, steps=900, batch=32, lr=2e-3),
-    "long": dict(arch="modernbert", hidden=256, layers=4, heads=4, mlp=512, steps=3600, batch=32, lr=2e-3),
+    "long": dict(arch="modernbert", hidden=256, layers=4, heads=4, mlp=512, steps=2200, batch=32, lr=2e-3),
     "tiny-distilbert": dict(arch="distilbert", hidden=256, layers=4, heads=4, mlp=1024, steps=900, batch=32, lr=2e-3),
 }
 
