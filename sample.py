@@ -1,7 +1,7 @@
 """
 Generate text with a masked diffusion model by iterative unmasking (Nie et al. 2025, LLaDA, Alg. 4 and 5).
 
-    python sample.py                              # stories from out/ (or the shipped model), with validity
+    python sample.py                              # stories from out/ (or extra/checkpoint/), with validity
     python sample.py --show                       # watch one canvas denoise, step by step
     python sample.py --prompt "Once upon a time, there was a fox" --n 4 --temperature 0
     python sample.py --remasking random --steps 160 --json

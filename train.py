@@ -3,7 +3,7 @@ Train a masked diffusion language model: Nie et al. 2025 ("Large Language Diffus
 Algorithm 1, with the weighting of MDLM (Sahoo et al. 2024), on any Hugging Face masked-LM encoder.
 
     python train.py                          # tiny model on the embedded story world, ~10 min on 2 CPU cores
-    python train.py --preset long            # ~25 min: the run that made the shipped checkpoint
+    python train.py --preset long            # ~25 min: a longer run (2,200 steps)
     accelerate launch train.py --model distilbert/distilbert-base-cased --dataset roneneldan/TinyStories
     accelerate launch train.py --model answerdotai/ModernBERT-base --dataset roneneldan/TinyStories
     ACCELERATE_USE_CPU=1 accelerate launch --multi_gpu --num_processes 2 train.py   # real 2-rank DDP on a CPU
