@@ -100,10 +100,10 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     ckpt = args.ckpt or ("out" if os.path.isdir("out") else SHIPPED)
-    if not args.json:
-        print(f"model: {ckpt}" + ("" if args.ckpt else " (out/ from train.py)" if ckpt == "out" else " (the shipped story-world model; train your own with train.py)"))
     if ckpt == SHIPPED and not os.path.isdir(SHIPPED):
         sys.exit("error: no model yet. Train one with `python train.py` (~10 minutes on 2 CPU cores), then run sample.py again.")
+    if not args.json:
+        print(f"model: {ckpt}" + ("" if args.ckpt else " (out/ from train.py)" if ckpt == "out" else " (the shipped story-world model; train your own with train.py)"))
     torch.manual_seed(args.seed)
     model, tok, metrics = load(ckpt)
     bos = [] if bos_id(tok) is None else [bos_id(tok)]  # the anchor every training row started with
