@@ -111,8 +111,8 @@ def main(argv=None):
     train_rows = itertools.islice(train_rows, acc.process_index, None, acc.num_processes)
     x_val = torch.tensor(val_rows, device=acc.device)                                     # (n_val, L)
     # the story world's exact entropy of the very same validation stories, per real token (text + EOS)
-    true_h = -sum(map(storyworld.log_prob, val_texts)) / real_tokens(x_val, eos, bos) \
-        if args.dataset == "storyworld" else None
+    is_story = args.dataset == "storyworld"
+    true_h = -sum(map(storyworld.log_prob, val_texts)) / real_tokens(x_val, eos, bos) if is_story else None
 
     # 3. optimizer, warm-up + cosine schedule, accelerate
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.98), weight_decay=0.01)
@@ -139,8 +139,8 @@ def main(argv=None):
             net = acc.unwrap_model(model).eval()
             nelbo = val_nelbo(net, x_val, mask_id, eos, bos)
             log.append(dict(step=step, seconds=round(time.time() - t0, 1), val_nelbo_per_token=nelbo))
-            x = generate(net, x_val[:1, :int(bos is not None)], steps=64, gen_length=args.seq_len - int(bos is not None),
-                         block_length=args.seq_len - int(bos is not None), temperature=1.0, mask_id=mask_id)
+            g = args.seq_len - (P := int(bos is not None))  # the prompt is just the BOS anchor
+            x = generate(net, x_val[:1, :P], steps=64, gen_length=g, block_length=g, temperature=1.0, mask_id=mask_id)
             tqdm.write(f"step {step}: val -ELBO {nelbo:.4f} nats/token" + (f" (true entropy {true_h:.4f})" if true_h else "")
                        + f"\n  sample: {decode(tok, x[0])[:300]}")
         acc.wait_for_everyone()
