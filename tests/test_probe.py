@@ -1,0 +1,52 @@
+"""The agreement probe, on models whose answers are known: one that knows nothing, one that always copies."""
+import itertools
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from extra import storyworld
+from extra.loading import build_tokenizer
+from extra.probe_agreement import probe
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return build_tokenizer(itertools.islice(storyworld.train_stories(), 2000))
+
+
+class Uniform(torch.nn.Module):
+    def __init__(self, vocab):
+        super().__init__()
+        self.vocab = vocab
+
+    def forward(self, input_ids):
+        return SimpleNamespace(logits=torch.zeros(*input_ids.shape, self.vocab))
+
+
+class Oracle(torch.nn.Module):
+    """Knows the story it is probed on: puts all its mass on the true token at every position."""
+    def __init__(self, vocab, truth):
+        super().__init__()
+        self.vocab, self.truth = vocab, truth
+
+    def forward(self, input_ids):
+        filled = torch.where(input_ids == self.truth.mask_id, self.truth.ids[: input_ids.shape[1]], input_ids)
+        return SimpleNamespace(logits=torch.nn.functional.one_hot(filled, self.vocab).float() * 50)
+
+
+def test_a_model_that_knows_nothing_scores_one_over_the_vocabulary(tok):
+    result = probe(Uniform(len(tok)), tok, n_stories=3)
+    n_names = len({i for w in storyworld.ALL_NAMES for i in (tok.convert_tokens_to_ids("Ġ" + w), tok.convert_tokens_to_ids(w))
+                   if i is not None and i != tok.unk_token_id})
+    right, cls, n = result["name"]
+    assert n > 3 and right == pytest.approx(1 / len(tok)) and cls == pytest.approx(n_names / len(tok))
+    assert result["pronoun"][0] == pytest.approx(1 / len(tok))
+
+
+def test_a_model_that_copies_scores_one(tok):
+    text = storyworld.valid_stories(1)[0]
+    ids = torch.tensor([tok.bos_token_id] + tok(text, add_special_tokens=False)["input_ids"] + [tok.eos_token_id])
+    result = probe(Oracle(len(tok), SimpleNamespace(ids=ids, mask_id=tok.mask_token_id)), tok, n_stories=1)
+    for right, cls, n in result.values():
+        assert n >= 1 and right == pytest.approx(1.0) and cls == pytest.approx(1.0)
