@@ -1,6 +1,6 @@
 """The model shipped in extra/checkpoint/ is what `python sample.py` uses right after install: it must load with
 the plain Hugging Face classes, be the story-world model its metrics say it is, and write varied, story-length text.
-(Its validity is 0/64 today; the README says so. These tests guard what it does do.)"""
+(Its validity is 0/64 today, plots get mixed; the README says so. These tests guard what it does do.)"""
 import json
 
 from transformers import AutoModelForMaskedLM, AutoTokenizer
@@ -20,11 +20,11 @@ def test_shipped_checkpoint_loads_with_plain_transformers():
     assert metrics["dataset"] == "storyworld" and metrics["val_nelbo_per_token"] < 2.5 * metrics["true_entropy_per_token"]
 
 
-def test_shipped_model_knows_the_grammar():
-    """At a masked name or pronoun it puts nearly all its mass on a name / a pronoun (which one: see the README)."""
+def test_shipped_model_copies_its_hero_from_context():
+    """A masked name or he/she, the rest of the story visible: the right one, not just some name (a guess is ~1/20)."""
     model, tok, _ = load(sample.SHIPPED)
-    for kind, (right, cls, n) in probe(model, tok, n_stories=5).items():
-        assert n > 5 and cls > 0.95, kind
+    for kind, (right, cls, n) in probe(model, tok, n_stories=10).items():
+        assert n > 10 and cls > 0.95 and right > 0.9, (kind, right, cls)
 
 
 def test_shipped_model_writes_varied_story_length_text(capsys):
