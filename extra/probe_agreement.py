@@ -19,13 +19,16 @@ from extra import storyworld
 from extra.loading import bos_id, load
 
 
+def ids_of(tok, words):
+    """Token ids of the words, each with or without its leading space (byte-level BPE writes the space as "Ġ")."""
+    return {i for w in words for i in (tok.convert_tokens_to_ids("Ġ" + w), tok.convert_tokens_to_ids(w))
+            if i is not None and i != tok.unk_token_id}
+
+
 @torch.no_grad()
 def probe(model, tok, n_stories=30):
     """{kind: (mean p(right token), mean p(right class), count)} for kind in name, pronoun."""
-    def ids_of(words):  # a word is one token with or without its leading space (byte-level BPE: "Ġ")
-        return {i for w in words for i in (tok.convert_tokens_to_ids("Ġ" + w), tok.convert_tokens_to_ids(w))
-                if i is not None and i != tok.unk_token_id}
-    classes = dict(name=ids_of(storyworld.ALL_NAMES), pronoun=ids_of(["He", "She", "he", "she"]))
+    classes = dict(name=ids_of(tok, storyworld.ALL_NAMES), pronoun=ids_of(tok, ["He", "She", "he", "she"]))
     sums = {k: [0.0, 0.0, 0] for k in classes}
     for text in storyworld.valid_stories(n_stories):
         ids = ([bos_id(tok)] if bos_id(tok) is not None else []) + tok(text, add_special_tokens=False)["input_ids"]
