@@ -19,6 +19,7 @@ import torch
 
 from extra import storyworld
 from extra.loading import bos_id, load
+from edits_and_sft import revise
 
 SHIPPED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "extra", "checkpoint")
 
@@ -34,21 +35,28 @@ def num_transfer_tokens(masked, steps):
 
 @torch.no_grad()
 def generate(model, x, *, steps, gen_length, block_length, temperature=0.0, remasking="low_confidence",
-             mask_id, threshold=None, on_step=None):
+             mask_id, threshold=None, edits=0, edit_threshold=0.9, eos_id=None, on_step=None):
     """x: (B, P) prompt ids -> (B, P + gen_length) canvas with every mask filled.
-    Logits are float64 and sampled with Gumbel noise (LLaDA); temperature 0 is argmax, deterministic."""
+    Logits are float64 and sampled with Gumbel noise (LLaDA); temperature 0 is argmax, deterministic.
+    edits > 0: in every pass the model may also revise tokens it committed earlier in the text (at most `edits`
+    times per position, when it puts more than edit_threshold on another token); see edits_and_sft.revise.
+    eos_id: stop after the first block in which every row has written an EOS (the rest becomes EOS filler)."""
     if gen_length % block_length or steps % (gen_length // block_length):
         raise ValueError(f"gen_length ({gen_length}) must be a multiple of block_length ({block_length}) and steps "
                          f"({steps}) a multiple of the number of blocks ({gen_length // block_length})")
     B, P = x.shape
     x = torch.cat([x, torch.full((B, gen_length), mask_id, dtype=torch.long, device=x.device)], 1)
     n = steps // (gen_length // block_length)                                       # steps per block
+    revisions = torch.zeros_like(x)                                                 # (B, P + gen_length)
     for lo in range(P, P + gen_length, block_length):
         block = x[:, lo:lo + block_length]                                          # a view: writes go into x
         k, i = num_transfer_tokens(block == mask_id, n), 0
         while (masked := block == mask_id).any():                                   # (B, b)
-            logits = model(input_ids=x).logits[:, lo:lo + block_length].double()    # (B, b, V)
-            logits[..., mask_id] = -float("inf")                                    # SUBS: never emit [MASK]
+            everything = model(input_ids=x).logits[:, :lo + block_length].double()   # (B, lo + b, V)
+            everything[..., mask_id] = -float("inf")                                # SUBS: never emit [MASK]
+            logits = everything[:, lo:]                                             # (B, b, V): this block
+            if edits:  # before this pass commits anything: only tokens committed in earlier passes are revised
+                revise(x, everything[:, P:], P, lo + block_length, revisions, edit_threshold, edits, mask_id)
             if temperature > 0:  # Gumbel-max: argmax(l / T + g) is a draw from softmax(l / T)
                 x0 = (logits / temperature - torch.log(-torch.log(torch.rand_like(logits)))).argmax(-1)  # (B, b)
             else:
@@ -67,6 +75,9 @@ def generate(model, x, *, steps, gen_length, block_length, temperature=0.0, rema
             i += 1
             if on_step:
                 on_step(x)
+        if eos_id is not None and (x[:, P:lo + block_length] == eos_id).any(1).all():
+            x[:, lo + block_length:] = eos_id                                       # every row has ended
+            break
     return x
 
 
@@ -94,6 +105,9 @@ def main(argv=None):
     p.add_argument("--temperature", type=float, default=1.0, help="0 = greedy; from an empty prompt greedy gives one story n times")
     p.add_argument("--remasking", default="low_confidence", choices=["low_confidence", "random"])
     p.add_argument("--threshold", type=float, default=None, help="confidence threshold for parallel decoding, e.g. 0.9")
+    p.add_argument("--edits", type=int, default=0, help="let the model revise committed tokens, at most this many times "
+                   "per position (useful for models trained with train.py --edits)")
+    p.add_argument("--edit_threshold", type=float, default=0.9, help="revise a token when the model gives another one more than this")
     p.add_argument("--prompt", default="", help="text the canvas starts with (kept as is)")
     p.add_argument("--show", action="store_true", help="watch the first sample denoise")
     p.add_argument("--json", action="store_true", help="one JSON object per sample")
@@ -113,7 +127,7 @@ def main(argv=None):
     block_length = args.block_length or (gen_length // 4 if gen_length % 4 == 0 else gen_length)
     out = generate(model, x, steps=args.steps or gen_length, gen_length=gen_length, temperature=args.temperature,
                    block_length=block_length, remasking=args.remasking, mask_id=tok.mask_token_id,
-                   threshold=args.threshold, on_step=(lambda c: show(tok, c, tok.mask_token_id)) if args.show else None)
+                   threshold=args.threshold, edits=args.edits, edit_threshold=args.edit_threshold, on_step=(lambda c: show(tok, c, tok.mask_token_id)) if args.show else None)
     is_story = metrics.get("dataset") == "storyworld"
     n_valid = 0
     for row in out:

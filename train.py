@@ -23,6 +23,7 @@ from tqdm import tqdm
 from extra import storyworld
 from extra.loading import PRESETS, bf16_is_fast, bos_id, build_model, build_tokenizer, load, load_data, read_texts, save
 from sample import generate, decode
+from edits_and_sft import edit_corrupt, edit_loss, edit_stage, ensure_chat_template, prompt_mask, sft_data, sft_loss, val_sft
 
 
 def get_args(argv=None):
@@ -41,11 +42,18 @@ def get_args(argv=None):
     p.add_argument("--out_dir", default="out", help="where the model, tokenizer and metrics.json are saved")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--mixed_precision", default=None, help="no / fp16 / bf16 (default: bf16 where the GPU or CPU computes it natively)")
+    p.add_argument("--sft", action="store_true", help="supervised fine-tuning on conversations ('messages'), from --model "
+                   "(default: out/, else the shipped model); --dataset storyworld means the story-world chat tasks")
+    p.add_argument("--edits", action="store_true", help="Seed Diffusion curriculum: after --edit_start, also corrupt visible tokens")
+    p.add_argument("--edit_start", type=float, default=0.8, help="fraction of the steps trained with masks only")
+    p.add_argument("--edit_rate", type=float, default=0.2, help="a visible token is replaced with probability edit_rate * t")
     args = p.parse_args(argv)
+    if args.sft and not args.model:
+        args.model = "out" if os.path.isdir("out") else os.path.join(os.path.dirname(os.path.abspath(__file__)), "extra", "checkpoint")
     preset = PRESETS[args.preset]
     args.batch_size = args.batch_size or preset["batch"]
     args.max_steps = args.max_steps or preset["steps"]
-    args.lr = args.lr or (preset["lr"] if args.model is None else 5e-5)
+    args.lr = args.lr or (preset["lr"] if args.model is None or args.sft else 5e-5)
     return args
 
 
@@ -106,11 +114,15 @@ def main(argv=None):
     acc.print(f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, vocabulary {len(tok)}")
 
     # 2. data: an endless stream of rows for training (each rank takes its own share), a fixed validation set
-    train_rows, val_rows, val_texts = load_data(args.dataset, tok, args.seq_len, args.n_val)
+    if args.sft:  # conversations (edits_and_sft.py); role tokens and a chat template are added if missing
+        train_rows, val_rows, val_texts = sft_data(args.dataset, ensure_chat_template(tok, model), args.seq_len, args.n_val)
+    else:
+        train_rows, val_rows, val_texts = load_data(args.dataset, tok, args.seq_len, args.n_val)
     train_rows = itertools.islice(train_rows, acc.process_index, None, acc.num_processes)
     x_val = torch.tensor(val_rows, device=acc.device)                                     # (n_val, L)
     # the story world's exact entropy of the very same validation stories, per real token (text + EOS)
-    true_h = -sum(map(storyworld.log_prob, val_texts)) / real_tokens(x_val, eos, bos) if args.dataset == "storyworld" else None
+    true_h = -sum(map(storyworld.log_prob, val_texts)) / real_tokens(x_val, eos, bos) if args.dataset == "storyworld" and val_texts else None
+    keep_of = (lambda x: prompt_mask(x, tok)) if args.sft else (lambda x: x == bos)  # never masked: prompt / BOS
 
     # 3. optimizer, warm-up + cosine schedule, accelerate
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.98), weight_decay=0.01)
@@ -126,8 +138,12 @@ def main(argv=None):
         for _ in range(args.grad_accum):
             x0 = torch.tensor([next(train_rows) for _ in range(args.batch_size)], device=acc.device)  # (B, L)
             with acc.accumulate(model):
-                xt, masked, p_mask = forward_process(x0, mask_id, keep=x0 == bos)
-                loss = diffusion_loss(model(input_ids=xt).logits, x0, masked, p_mask, mask_id)
+                xt, masked, p_mask = forward_process(x0, mask_id, keep=(keep := keep_of(x0)))
+                if stage2 := args.edits and edit_stage(step, args.max_steps, args.edit_start):  # Seed Diffusion stage 2
+                    xt, _ = edit_corrupt(x0, xt, masked, p_mask, keep, args.edit_rate)
+                logits = model(input_ids=xt).logits
+                loss = (edit_loss(logits, x0, masked, p_mask, mask_id, keep) if stage2 else sft_loss(logits, x0, masked, p_mask,
+                        mask_id, keep) if args.sft else diffusion_loss(logits, x0, masked, p_mask, mask_id))
                 acc.backward(loss)
                 acc.clip_grad_norm_(model.parameters(), 1.0)
                 opt.step(); opt.zero_grad()
@@ -135,12 +151,12 @@ def main(argv=None):
         bar.set_postfix(loss=f"{loss.item():.3f}")
         if (step % args.eval_every == 0 or step in (1, args.max_steps)) and acc.is_main_process:
             net = acc.unwrap_model(model).eval()
-            nelbo = val_nelbo(net, x_val, mask_id, eos, bos)
+            nelbo = val_sft(net, x_val, tok) if args.sft else val_nelbo(net, x_val, mask_id, eos, bos)
             log.append(dict(step=step, seconds=round(time.time() - t0, 1), val_nelbo_per_token=nelbo))
-            g = args.seq_len - (P := int(bos is not None))  # the prompt is just the BOS anchor
+            g = args.seq_len - (P := int(keep_of(x_val[:1]).sum()))  # the prompt: BOS, or a validation conversation's
             x = generate(net, x_val[:1, :P], steps=64, gen_length=g, block_length=g, temperature=1.0, mask_id=mask_id)
-            tqdm.write(f"step {step}: val -ELBO {nelbo:.4f} nats/token" + (f" (true entropy {true_h:.4f})" if true_h else "")
-                       + f"\n  sample: {decode(tok, x[0])[:300]}")
+            tqdm.write(f"step {step}: val {'SFT loss' if args.sft else '-ELBO'} {nelbo:.4f} nats/token" + (f" (true entropy {true_h:.4f})" if true_h else "")
+                       + f"\n  sample: {decode(tok, x[0, P:])[:300]}")
         acc.wait_for_everyone()
 
     # 5. save model + tokenizer (loadable by AutoModelForMaskedLM.from_pretrained) and the metrics

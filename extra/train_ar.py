@@ -100,9 +100,11 @@ def main(argv=None):
     real = ((x_val == eos).long().cumsum(1) - (x_val == eos).long() == 0)[:, 1:].sum().item()
     true_h = -sum(map(storyworld.log_prob, val_texts)) / real if args.dataset == "storyworld" else None
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.98), weight_decay=0.01)
-    lr_at = lambda s: min(1, (s + 1) / args.warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * s / args.max_steps)))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
+    # with --max_seconds the cosine runs on whichever of steps and seconds is further along, so it anneals in time
+    progress = lambda s: min(1, max(s / args.max_steps, (time.time() - t0) / args.max_seconds if args.max_seconds else 0))
+    lr_at = lambda s: min(1, (s + 1) / args.warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress(s))))
     log, t0 = [], time.time()
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
     for step in (bar := tqdm(range(1, args.max_steps + 1))):
         model.train()
         x0 = torch.tensor([next(train_rows) for _ in range(args.batch_size)])

@@ -1,0 +1,170 @@
+"""
+Two additions to the core, each behind a flag of train.py:
+
+1. Edit corruption (Seed Diffusion; Song et al. 2025, arXiv 2508.02193, the two-stage curriculum).
+       python train.py --edits                   # masking only for the first 80% of steps, then masks + edits
+   Masking alone teaches a model to fill blanks and to trust every visible token. Seed Diffusion's second stage
+   also corrupts visible tokens, so the model learns to repair them. Here, in stage 2, each visible token is
+   replaced with probability edit_rate * t by a token drawn from elsewhere in the batch (a plausible wrong word),
+   and every position is scored: the masks as in the -ELBO, the visible tokens with plain CE (keep the right ones,
+   repair the wrong ones). The number of wrong tokens grows with the noise level t, as in the paper.
+   What the paper has and this does not: insertions and deletions (they change the length, which a fixed canvas
+   cannot use honestly), its edit-distance-based noise schedule, and its later stages (constrained-order
+   trajectories, on-policy learning).
+   The stage is a pure function of the step, evaluated on every rank inside the training step (no dataloader
+   worker holds any state), so every rank and worker agrees on it.
+   Sampling with edits is `sample.generate(..., edits=N)`: see `revise` below.
+
+2. SFT (Nie et al. 2025, LLaDA §2.3 and its SFT guidelines).
+       python train.py --sft --model out --dataset chats.jsonl     # a {"messages": [...]} per line
+   A conversation is rendered with the tokenizer's chat template. The prompt (everything up to the last assistant
+   turn) is never masked; the response *and the EOS filler after it* are noised and scored, so the model learns
+   when to stop; each row's loss is divided by its response length (filler included), as LLaDA does.
+"""
+import json, os
+
+import torch
+import torch.nn.functional as F
+
+ROLES = ["<|system|>", "<|user|>", "<|assistant|>"]
+# subtle: the generation prompt ends with <|assistant|>; the response starts right after the last one of them.
+CHAT_TEMPLATE = ("{% for m in messages %}{{ '<|' + m['role'] + '|>' + m['content'] }}{% endfor %}"
+                 "{% if add_generation_prompt %}<|assistant|>{% endif %}")
+
+
+# ---------------------------------------------------------------------------------------------- 1. edits
+
+def edit_stage(step, max_steps, edit_start):
+    """The curriculum: False (masking only) up to edit_start * max_steps, True after.
+    >>> [edit_stage(s, 10, 0.8) for s in (1, 8, 9, 10)]
+    [False, False, True, True]"""
+    return step > edit_start * max_steps
+
+
+def edit_corrupt(x0, xt, masked, p_mask, keep=None, edit_rate=0.2, generator=None):
+    """Replace each visible token (not masked, not kept) with probability edit_rate * t by a token from elsewhere in
+    the batch. Returns the corrupted xt and the (B, L) bool of replaced positions."""
+    visible = ~masked if keep is None else ~masked & ~keep
+    hit = visible & (torch.rand(x0.shape, device=x0.device, generator=generator) < edit_rate * p_mask)
+    donors = x0.flatten()[torch.randint(0, x0.numel(), x0.shape, device=x0.device, generator=generator)]
+    wrong = hit & (donors != x0)
+    return torch.where(wrong, donors, xt), wrong
+
+
+def edit_loss(logits, x0, masked, p_mask, mask_id, keep=None):
+    """The -ELBO term on the masks (CE / p_mask) plus plain CE on every visible position, over B*L."""
+    logits = logits.float().clone()
+    logits[..., mask_id] = -float("inf")
+    ce = F.cross_entropy(logits.transpose(1, 2), x0, reduction="none")            # (B, L)
+    scored = torch.ones_like(masked) if keep is None else ~keep
+    return (torch.where(masked, ce / p_mask, ce) * scored).sum() / x0.numel()
+
+
+def revise(x, logits, lo, hi, counts, edit_threshold, max_edits, mask_id):
+    """Edit-aware sampling, one pass: at committed positions lo..hi of the canvas x, where the model puts more than
+    edit_threshold on another token, write that token. counts (B, L) of revisions per position bounds it: a
+    position is revised at most max_edits times, so no pair of tokens can flip-flop forever.
+    logits (B, hi - lo, V) are the model's, for those positions. Returns the number of tokens changed."""
+    probs = logits.softmax(-1)
+    conf, best = probs.max(-1)                                                      # (B, hi - lo)
+    seg = x[:, lo:hi]
+    change = (seg != mask_id) & (best != seg) & (conf > edit_threshold) & (counts[:, lo:hi] < max_edits)
+    seg[change] = best[change]
+    counts[:, lo:hi] += change.long()
+    return int(change.sum())
+
+
+# ---------------------------------------------------------------------------------------------- 2. SFT
+
+def ensure_chat_template(tok, model=None):
+    """Give a tokenizer without a chat template (ours, BERT's) a plain one with role tokens, growing the model's
+    embeddings if the role tokens are new. A tokenizer that has a template keeps it."""
+    if tok.chat_template is None:
+        new = [r for r in ROLES if r not in tok.get_vocab()]
+        if new:
+            tok.add_special_tokens({"additional_special_tokens": new})
+            if model is not None:
+                model.resize_token_embeddings(len(tok))
+        tok.chat_template = CHAT_TEMPLATE
+    return tok
+
+
+def render(tok, messages, bos):
+    """(prompt ids, response ids): the prompt is BOS + the template up to the last assistant turn, with the
+    generation prompt; the response is that turn's text and an EOS."""
+    if not messages or messages[-1]["role"] != "assistant":
+        raise ValueError("each conversation must end with an assistant turn (the response to learn)")
+    prompt = tok.apply_chat_template(messages[:-1], tokenize=False, add_generation_prompt=True)
+    ids = tok(prompt, add_special_tokens=False)["input_ids"]
+    return bos + ids, tok(messages[-1]["content"], add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+
+
+def sft_rows(conversations, tok, L, bos):
+    """Rows of length L: prompt + response + EOS filler, and the prompt length. Conversations that do not fit are
+    skipped (count them with a list)."""
+    for messages in conversations:
+        prompt, response = render(tok, messages, bos)
+        if len(prompt) + len(response) <= L:
+            yield prompt + response + [tok.eos_token_id] * (L - len(prompt) - len(response)), len(prompt)
+
+
+def prompt_mask(x0, tok):
+    """(B, L) True on the prompt: every position up to and including the last <|assistant|> token of the row."""
+    is_turn = x0 == tok.convert_tokens_to_ids("<|assistant|>")
+    last = torch.where(is_turn, torch.arange(x0.shape[1], device=x0.device), -1).max(1).values  # (B,)
+    return torch.arange(x0.shape[1], device=x0.device)[None] <= last[:, None]
+
+
+def sft_loss(logits, x0, masked, p_mask, mask_id, keep):
+    """LLaDA's SFT loss: per row, sum over masked response tokens of CE / p_mask, divided by the response length
+    (the EOS filler counts); averaged over the rows."""
+    logits = logits.float().clone()
+    logits[..., mask_id] = -float("inf")
+    ce = F.cross_entropy(logits.transpose(1, 2), x0, reduction="none")             # (B, L)
+    per_row = (ce * masked / p_mask).sum(1) / (~keep).sum(1).clamp(min=1)
+    return per_row.mean()
+
+
+def read_conversations(dataset, split="train"):
+    """Conversations (lists of messages): the story-world chat tasks, a .jsonl file with a "messages" field per
+    line, or a hub dataset with a "messages" column (streamed)."""
+    if dataset == "storyworld":
+        from extra import storychat
+        return (t["messages"] for t in storychat.train_tasks()) if split == "train" else \
+            iter([t["messages"] for t in storychat.valid_tasks()])
+    if os.path.exists(dataset):
+        with open(dataset, encoding="utf-8") as f:
+            convs = [json.loads(line)["messages"] for line in f if line.strip()]
+        held = max(1, len(convs) // 100)
+        return iter(convs[:-held] or convs) if split == "train" else iter(convs[-held:])
+    import datasets
+    from extra.loading import hub_guard
+    with hub_guard(dataset):
+        stream = datasets.load_dataset(dataset, split="train", streaming=True)
+        return (ex["messages"] for i, ex in enumerate(stream) if (i % 100 == 0) == (split != "train"))
+
+
+def sft_data(dataset, tok, L, n_val):
+    """(endless training rows, validation rows, None) of conversations, like extra.loading.load_data."""
+    from extra.loading import bos_id
+    bos = [] if bos_id(tok) is None else [bos_id(tok)]
+
+    def endless():
+        while True:
+            yield from (row for row, _ in sft_rows(read_conversations(dataset), tok, L, bos))
+    val = [row for row, _ in sft_rows(read_conversations(dataset, "valid"), tok, L, bos)][:n_val]
+    if not val:
+        raise SystemExit(f"error: no validation conversation of {dataset} fits in --seq_len {L}; raise --seq_len")
+    return endless(), val, None
+
+
+@torch.no_grad()
+def val_sft(model, x0, tok, batch_size=64):
+    """The SFT loss (per response token, filler included) on validation rows, with fixed noise."""
+    from train import forward_process
+    g, total = torch.Generator(x0.device).manual_seed(1234), 0.0
+    for xb in x0.split(batch_size):
+        keep = prompt_mask(xb, tok)
+        xt, masked, p_mask = forward_process(xb, tok.mask_token_id, generator=g, keep=keep)
+        total += sft_loss(model(input_ids=xt).logits, xb, masked, p_mask, tok.mask_token_id, keep).item() * len(xb)
+    return total / len(x0)
