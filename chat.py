@@ -29,12 +29,14 @@ def answer(model, tok, messages, args, live=None):
     prompt = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     x = torch.tensor([bos + tok(prompt, add_special_tokens=False)["input_ids"]])           # (1, P)
     room = args.context - x.shape[1]
-    gen_length = min(args.gen_length, room) // args.block_length * args.block_length
-    if gen_length < args.block_length:
+    if room < 1:
         raise ValueError(f"the conversation is {x.shape[1]} tokens and the model's context is {args.context}: no room for "
                          f"an answer. Type /reset to start over, or write less.")
-    out = generate(model, x, steps=gen_length // args.block_length * args.steps, gen_length=gen_length,
-                   block_length=args.block_length, temperature=args.temperature, remasking=args.remasking,
+    n_blocks = -(-min(args.gen_length, room) // args.block_length)   # blocks of about block_length that fill the room
+    block_length = min(args.gen_length, room) // n_blocks
+    gen_length = n_blocks * block_length
+    out = generate(model, x, steps=gen_length // block_length * min(args.steps, block_length), gen_length=gen_length,
+                   block_length=block_length, temperature=args.temperature, remasking=args.remasking,
                    mask_id=tok.mask_token_id, threshold=args.threshold, edits=args.edits, eos_id=tok.eos_token_id,
                    on_step=live and (lambda c: live(c[0, x.shape[1]:])))
     return decode(tok, out[0, x.shape[1]:]), bool((out[0, x.shape[1]:] == tok.eos_token_id).any())

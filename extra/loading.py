@@ -157,4 +157,5 @@ def save(out_dir, model, tok, metrics):
     os.replace(tmp, out_dir)
     shutil.rmtree(old, ignore_errors=True)
     nelbo = metrics.get("val_nelbo_per_token")
-    print(f"saved {out_dir}/" + (f": val -ELBO {nelbo:.4f} nats/token in {metrics['seconds']:.0f}s" if nelbo is not None else ""))
+    what = "SFT loss" if metrics.get("args", {}).get("sft") else "-ELBO"
+    print(f"saved {out_dir}/" + (f": val {what} {nelbo:.4f} nats/token in {metrics['seconds']:.0f}s" if nelbo is not None else ""))

@@ -132,15 +132,22 @@ def evaluate(ckpt, n, chat_args=()):
     ensure_chat_template(tok)
     args = chat.get_args(["--ckpt", ckpt, *chat_args])
     args.context = metrics.get("args", {}).get("seq_len") or model.config.max_position_embeddings
+    from edits_and_sft import render
+    from extra.loading import bos_id
     score = {k: [] for k in ("write", "ask", "follow-up")}
-    ended, words = 0, {k: [] for k in score}
+    ended, words, skipped, n_done = 0, {k: [] for k in score}, 0, 0
     for t in valid_tasks(n):
+        prompt, reference = render(tok, t["messages"], [bos_id(tok)])
+        if len(prompt) + len(reference) > args.context:  # the task itself does not fit the model's context
+            skipped += 1
+            continue
         reply, done = chat.answer(model, tok, t["messages"][:-1], args)
+        n_done += 1
         ended += done
         words[t["kind"]].append(len(reply.split()))
         score[t["kind"]].append(satisfies(reply, t["constraints"])[0] if t["kind"] == "write" else reply.strip() == t["answer"])
     out = {k: f"{sum(v)}/{len(v)}" for k, v in score.items()}
-    out.update(ended_with_eos=f"{ended}/{n}", median_words={k: sorted(v)[len(v) // 2] for k, v in words.items() if v})
+    out.update(ended_with_eos=f"{ended}/{n_done}", skipped_too_long=skipped, median_words={k: sorted(v)[len(v) // 2] for k, v in words.items() if v})
     return out
 
 

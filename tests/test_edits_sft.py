@@ -184,3 +184,11 @@ def test_sft_then_chat_end_to_end(tmp_path):
     r = subprocess.run([sys.executable, "chat.py", "--ckpt", str(out), "-p", "  "], cwd=ROOT, env=env, capture_output=True,
                        text=True, timeout=120)
     assert r.returncode != 0 and "prompt is empty" in r.stderr
+
+
+def test_benchmark_edits_runs_and_prints_its_table():
+    r = subprocess.run([sys.executable, "extra/benchmark_edits.py", "--with_edits", "extra/checkpoint", "--n", "2", "--steps", "4"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300, env=dict(os.environ, HF_HUB_OFFLINE="1"))
+    assert r.returncode == 0, r.stderr
+    table = [l for l in r.stdout.splitlines() if l.startswith("| trained")]
+    assert len(table) == 8 and all("/2 |" in l for l in table)  # 4 rows, printed as they come and again at the end
