@@ -1,9 +1,9 @@
 """
 Talk to a fine-tuned (SFT) diffusion model in the terminal and watch each answer denoise.
 
-    python train.py --sft --out_dir out_sft          # story-world chat tasks on top of out/ (~15 min on 2 CPU cores)
-    python chat.py --ckpt out_sft                    # /reset forgets the conversation, /quit (or Ctrl-D) leaves
-    python chat.py --ckpt out_sft -p "Write a story about a fox named Max."      # one answer, then exit
+    python train.py --sft --out_dir out_sft          # story-world chat tasks on top of out/ (~10 min on 2 CPU cores)
+    python chat.py                                   # out_sft/, else the shipped chat model; /reset, /quit (or Ctrl-D)
+    python chat.py -p "Write a story about a fox named Max."      # one answer, then exit
 
 On a GPU, any SFT checkpoint of this project works the same way, e.g.
     accelerate launch train.py --sft --model answerdotai/ModernBERT-base --dataset HuggingFaceTB/smol-smoltalk --seq_len 512 --lr 1e-5
@@ -55,7 +55,8 @@ def live_view(tok):
 
 def get_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--ckpt", default="out_sft", help="an SFT checkpoint folder (train.py --sft) or hub id")
+    p.add_argument("--ckpt", default=None, help="an SFT checkpoint folder (train.py --sft) or hub id "
+                   "(default: out_sft/, else the shipped story-world chat model)")
     p.add_argument("-p", "--prompt", default=None, help="answer this one message and exit (for scripts and tests)")
     p.add_argument("--gen_length", type=int, default=512, help="the most tokens an answer may take (capped by the context)")
     p.add_argument("--block_length", type=int, default=16, help="semi-autoregressive block size")
@@ -71,9 +72,14 @@ def get_args(argv=None):
 
 def main(argv=None):
     args = get_args(argv)
-    if not os.path.exists(args.ckpt) and args.ckpt == "out_sft":
-        sys.exit("error: no out_sft/ here. Fine-tune a chat model first: `python train.py --sft --out_dir out_sft` "
-                 "(needs a pretrained out/ from `python train.py`, or uses the shipped model), then run chat.py again.")
+    shipped = os.path.join(os.path.dirname(os.path.abspath(__file__)), "extra", "checkpoint_sft")
+    if args.ckpt is None:
+        args.ckpt = "out_sft" if os.path.isdir("out_sft") else shipped
+        if not os.path.isdir(args.ckpt):
+            sys.exit("error: no chat model yet. Fine-tune one with `python train.py --sft --out_dir out_sft` (~10 minutes "
+                     "on 2 CPU cores, on top of out/ or the shipped model), then run chat.py again.")
+        print(f"model: {args.ckpt}" + (" (the shipped story-world chat model; make your own with train.py --sft)"
+                                       if args.ckpt == shipped else ""), file=sys.stderr)
     torch.manual_seed(args.seed)
     model, tok, metrics = load(args.ckpt)
     ensure_chat_template(tok)

@@ -97,6 +97,7 @@ def diffusion_samplers(gen_length):
         out.append((f"random (Alg. 4), {steps} steps", dict(remasking="random", steps=steps, block_length=blocks)))
     for tau in (0.7, 0.8, 0.9, 0.95):
         out.append((f"threshold {tau}", dict(remasking="low_confidence", steps=gen_length, block_length=blocks, threshold=tau)))
+    out.append((f"low-confidence, one block, {gen_length} steps", dict(remasking="low_confidence", steps=gen_length, block_length=gen_length)))
     return out
 
 
@@ -169,8 +170,8 @@ def plots(out, rows_, metrics_d, metrics_a):
     for key, xlabel, name in (("nfe", "forward passes per batch (NFE)", "validity_vs_nfe.png"),
                               ("seconds", "seconds per batch", "validity_vs_seconds.png")):
         fig, ax = plt.subplots(figsize=(6, 4))
-        for family, marker in (("low-confidence", "o-"), ("random", "s-"), ("threshold", "^-"), ("GPT", "*")):
-            pts = sorted((r[key], 100 * r["valid"] / r["n"]) for r in rows_ if r["sampler"].startswith(family))
+        for family, marker in (("low-confidence", "o-"), ("random", "s-"), ("threshold", "^-"), ("edit-trained", "D"), ("GPT", "*")):
+            pts = sorted((r[key], 100 * r["valid"] / r["n"]) for r in rows_ if r["sampler"].startswith(family) and "one block" not in r["sampler"])
             if pts:
                 ax.plot(*zip(*pts), marker, label=family, markersize=10 if family == "GPT" else 5)
         ax.set_xscale("log"), ax.set_xlabel(xlabel), ax.set_ylabel("valid stories (%)"), ax.legend(), ax.grid(alpha=0.3)
@@ -190,6 +191,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--ckpt", default=None, help="diffusion checkpoint (default: results/diffusion with --train, else out/)")
     p.add_argument("--ar_ckpt", default=None, help="GPT checkpoint from extra/train_ar.py (default: results/ar with --train)")
+    p.add_argument("--edits_ckpt", default=os.path.join(ROOT, "extra", "checkpoint_edits"),
+                   help="a model trained with train.py --edits, sampled with and without edits (skipped if missing)")
     p.add_argument("--train", action="store_true", help="train both models first, with the same wall-clock budget")
     p.add_argument("--data", default=None, help="only the likelihood, of this .txt/.jsonl file or hub dataset")
     p.add_argument("--n", type=int, default=64, help="samples per sampler")
@@ -246,6 +249,13 @@ def main(argv=None):
         texts, nfe, secs = sample_diffusion(m, tok, args.n, seq_len, kw, args.temperature)
         results.append(dict(sampler=label, **quality(texts, nfe, secs, tok)))
         print(results[-1], flush=True)
+    if args.edits_ckpt and os.path.isdir(args.edits_ckpt):  # Seed Diffusion: the edit-trained model, with and without revisions
+        me, te, _ = load(args.edits_ckpt)
+        for edits in (1, 0):
+            kw = dict(remasking="low_confidence", steps=gen_length // 8 // 4 * 4, block_length=gen_length // 4, edits=edits)
+            texts, nfe, secs = sample_diffusion(me, te, args.n, seq_len, kw, args.temperature)
+            results.append(dict(sampler=f"edit-trained model, {'edits' if edits else 'no edits'}, {kw['steps']} steps", **quality(texts, nfe, secs, te)))
+            print(results[-1], flush=True)
     texts = list(itertools.islice(read_texts("storyworld", "valid"), args.n))
     filled = infill_stories(m, tok, texts, seq_len, args.temperature)
     n_inf = sum(storyworld.check(t)[0] for t in filled)

@@ -138,3 +138,14 @@ def test_infill_fills_only_the_masks_one_per_pass():
     out = infill(model, x, mask_id=11)
     assert counter.n == 3  # the row with most masks decides
     assert (out != 11).all() and (out[x != 11] == x[x != 11]).all()
+
+
+def test_likelihood_of_any_text_file(tmp_path, capsys):
+    """`--ckpt DIR --data FILE`: nats per token and bits per character of a local file, with the bound marked."""
+    from extra import evaluate
+    f = tmp_path / "t.txt"
+    f.write_text("Tom had a red ball.\n\nLily had a blue kite. She played in the park.\n\nThe end.")
+    evaluate.main(["--ckpt", "extra/checkpoint", "--data", str(f), "--n_val", "3", "--draws", "2", "--out", str(tmp_path / "r")])
+    row = [l for l in capsys.readouterr().out.splitlines() if l.startswith("| diffusion")][-1]
+    nats, bpc = float(row.split("|")[2].strip("<= ")), float(row.split("|")[4].strip("<= "))
+    assert 0 < nats < 20 and 0 < bpc < nats * 3
