@@ -32,6 +32,21 @@ CHAT_TEMPLATE = ("{% for m in messages %}{{ '<|' + m['role'] + '|>' + m['content
                  "{% if add_generation_prompt %}<|assistant|>{% endif %}")
 
 
+def add_arguments(p):
+    """train.py's switches for this module."""
+    p.add_argument("--sft", action="store_true", help="supervised fine-tuning on conversations ('messages'), from --model "
+                   "(default: out/, else the shipped model); --dataset storyworld means the story-world chat tasks")
+    p.add_argument("--edits", action="store_true", help="Seed Diffusion curriculum: after --edit_start, also corrupt visible tokens")
+    p.add_argument("--edit_start", type=float, default=0.8, help="fraction of the steps trained with masks only")
+    p.add_argument("--edit_rate", type=float, default=0.2, help="a visible token is replaced with probability edit_rate * t")
+    return p
+
+
+def pretrained_default():
+    """What --sft starts from without --model: out/ from train.py, else the shipped story-world model."""
+    return "out" if os.path.isdir("out") else os.path.join(os.path.dirname(os.path.abspath(__file__)), "extra", "checkpoint")
+
+
 # ---------------------------------------------------------------------------------------------- 1. edits
 
 def edit_stage(step, max_steps, edit_start):
@@ -144,9 +159,11 @@ def read_conversations(dataset, split="train"):
         return (ex["messages"] for i, ex in enumerate(stream) if (i % 100 == 0) == (split != "train"))
 
 
-def sft_data(dataset, tok, L, n_val):
-    """(endless training rows, validation rows, None) of conversations, like extra.loading.load_data."""
+def sft_data(dataset, tok, L, n_val, model=None):
+    """(endless training rows, validation rows, None) of conversations, like extra.loading.load_data. Gives tok (and
+    model) a chat template and role tokens first if it has none."""
     from extra.loading import bos_id
+    ensure_chat_template(tok, model)
     bos = [] if bos_id(tok) is None else [bos_id(tok)]
 
     def endless():

@@ -13,7 +13,7 @@ One training step, in paper order:
   -> the encoder predicts every masked token -> loss = sum over masked tokens of CE / p_mask, over B*L.
 That loss is the negative ELBO, an upper bound on -log p(x0) per token (MDLM eq. 10; LLaDA eq. 3).
 """
-import argparse, itertools, math, os, sys, time
+import argparse, itertools, math, sys, time
 
 import torch
 import torch.nn.functional as F
@@ -21,9 +21,9 @@ from accelerate import Accelerator
 from tqdm import tqdm
 
 from extra import storyworld
-from extra.loading import PRESETS, bf16_is_fast, bos_id, build_model, build_tokenizer, load, load_data, read_texts, save
+from extra.loading import PRESETS, bf16_is_fast, bos_id, from_scratch, load, load_data, save, use_the_cores
 from sample import generate, decode
-from edits_and_sft import edit_corrupt, edit_loss, edit_stage, ensure_chat_template, prompt_mask, sft_data, sft_loss, val_sft
+from edits_and_sft import add_arguments, edit_corrupt, edit_loss, edit_stage, pretrained_default, prompt_mask, sft_data, sft_loss, val_sft
 
 
 def get_args(argv=None):
@@ -34,7 +34,7 @@ def get_args(argv=None):
     p.add_argument("--seq_len", type=int, default=160, help="L: tokens per row; short documents are padded with EOS filler")
     p.add_argument("--batch_size", type=int, default=None, help="rows per step per process (default: the preset's)")
     p.add_argument("--grad_accum", type=int, default=1, help="micro-batches per optimizer step")
-    p.add_argument("--lr", type=float, default=None, help="peak AdamW learning rate (default: the preset's; ~5e-5 when fine-tuning)")
+    p.add_argument("--lr", type=float, default=None, help="peak AdamW learning rate (default: the preset's; 5e-5 with --model, unless --sft)")
     p.add_argument("--warmup", type=int, default=100, help="linear warm-up steps, then cosine decay to 10%%")
     p.add_argument("--max_steps", type=int, default=None, help="optimizer steps (default: the preset's)")
     p.add_argument("--eval_every", type=int, default=200, help="steps between validation ELBOs and printed samples")
@@ -42,14 +42,8 @@ def get_args(argv=None):
     p.add_argument("--out_dir", default="out", help="where the model, tokenizer and metrics.json are saved")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--mixed_precision", default=None, help="no / fp16 / bf16 (default: bf16 where the GPU or CPU computes it natively)")
-    p.add_argument("--sft", action="store_true", help="supervised fine-tuning on conversations ('messages'), from --model "
-                   "(default: out/, else the shipped model); --dataset storyworld means the story-world chat tasks")
-    p.add_argument("--edits", action="store_true", help="Seed Diffusion curriculum: after --edit_start, also corrupt visible tokens")
-    p.add_argument("--edit_start", type=float, default=0.8, help="fraction of the steps trained with masks only")
-    p.add_argument("--edit_rate", type=float, default=0.2, help="a visible token is replaced with probability edit_rate * t")
-    args = p.parse_args(argv)
-    if args.sft and not args.model:
-        args.model = "out" if os.path.isdir("out") else os.path.join(os.path.dirname(os.path.abspath(__file__)), "extra", "checkpoint")
+    args = add_arguments(p).parse_args(argv)  # + --sft, --edits, --edit_start, --edit_rate (edits_and_sft.py)
+    args.model = args.model or (pretrained_default() if args.sft else None)
     preset = PRESETS[args.preset]
     args.batch_size = args.batch_size or preset["batch"]
     args.max_steps = args.max_steps or preset["steps"]
@@ -99,30 +93,25 @@ def main(argv=None):
     args = get_args(argv)
     acc = Accelerator(gradient_accumulation_steps=args.grad_accum,
                       mixed_precision=args.mixed_precision or ("bf16" if bf16_is_fast() else "no"))
-    if acc.device.type == "cpu":  # accelerate launch sets OMP_NUM_THREADS=1; use the cores we have
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // acc.num_processes))
+    use_the_cores(acc)  # accelerate launch sets OMP_NUM_THREADS=1 on a CPU
     sys.stdout.reconfigure(line_buffering=True)  # progress lines show up at once, even in a log file
     torch.manual_seed(args.seed)  # the same initial weights on every rank
 
     # 1. tokenizer and model: fine-tune a pretrained encoder, or build a preset from scratch
-    if args.model:
-        model, tok, _ = load(args.model)
-    else:
-        tok = build_tokenizer(itertools.islice(read_texts(args.dataset), 20000))
-        model = build_model(args.preset, tok, args.seq_len)
+    model, tok = load(args.model)[:2] if args.model else from_scratch(args.preset, args.dataset, args.seq_len)
     mask_id, eos, bos = tok.mask_token_id, tok.eos_token_id, bos_id(tok)
     acc.print(f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, vocabulary {len(tok)}")
 
     # 2. data: an endless stream of rows for training (each rank takes its own share), a fixed validation set
-    if args.sft:  # conversations (edits_and_sft.py); role tokens and a chat template are added if missing
-        train_rows, val_rows, val_texts = sft_data(args.dataset, ensure_chat_template(tok, model), args.seq_len, args.n_val)
-    else:
-        train_rows, val_rows, val_texts = load_data(args.dataset, tok, args.seq_len, args.n_val)
+    # (--sft: conversations, edits_and_sft.py; role tokens and a chat template are added to tok and model if missing)
+    train_rows, val_rows, val_texts = (sft_data(args.dataset, tok, args.seq_len, args.n_val, model) if args.sft
+                                       else load_data(args.dataset, tok, args.seq_len, args.n_val))
     train_rows = itertools.islice(train_rows, acc.process_index, None, acc.num_processes)
     x_val = torch.tensor(val_rows, device=acc.device)                                     # (n_val, L)
     # the story world's exact entropy of the very same validation stories, per real token (text + EOS)
     true_h = -sum(map(storyworld.log_prob, val_texts)) / real_tokens(x_val, eos, bos) if args.dataset == "storyworld" and val_texts else None
     keep_of = (lambda x: prompt_mask(x, tok)) if args.sft else (lambda x: x == bos)  # never masked: prompt / BOS
+    objective = sft_loss if args.sft else lambda *a, keep: diffusion_loss(*a)     # LLaDA's SFT loss, or the -ELBO
 
     # 3. optimizer, warm-up + cosine schedule, accelerate
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.98), weight_decay=0.01)
@@ -141,9 +130,7 @@ def main(argv=None):
                 xt, masked, p_mask = forward_process(x0, mask_id, keep=(keep := keep_of(x0)))
                 if stage2 := args.edits and edit_stage(step, args.max_steps, args.edit_start):  # Seed Diffusion stage 2
                     xt, _ = edit_corrupt(x0, xt, masked, p_mask, keep, args.edit_rate)
-                logits = model(input_ids=xt).logits
-                loss = (edit_loss(logits, x0, masked, p_mask, mask_id, keep) if stage2 else sft_loss(logits, x0, masked, p_mask,
-                        mask_id, keep) if args.sft else diffusion_loss(logits, x0, masked, p_mask, mask_id))
+                loss = (edit_loss if stage2 else objective)(model(input_ids=xt).logits, x0, masked, p_mask, mask_id, keep=keep)
                 acc.backward(loss)
                 acc.clip_grad_norm_(model.parameters(), 1.0)
                 opt.step(); opt.zero_grad()
@@ -161,9 +148,8 @@ def main(argv=None):
 
     # 5. save model + tokenizer (loadable by AutoModelForMaskedLM.from_pretrained) and the metrics
     if acc.is_main_process:
-        metrics = dict(dataset=args.dataset, val_nelbo_per_token=log[-1]["val_nelbo_per_token"],
-                       true_entropy_per_token=true_h, steps=args.max_steps, seconds=round(time.time() - t0, 1),
-                       args=vars(args), log=log)
+        metrics = dict(dataset=args.dataset, val_nelbo_per_token=log[-1]["val_nelbo_per_token"], true_entropy_per_token=true_h,
+                       steps=args.max_steps, seconds=round(time.time() - t0, 1), args=vars(args), log=log)
         save(args.out_dir, acc.unwrap_model(model), tok, metrics)
     acc.end_training()  # also destroys the process group: without it a multi-process run can hang at exit
 

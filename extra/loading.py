@@ -63,6 +63,18 @@ def build_model(preset, tok, seq_len):
     return DistilBertForMaskedLM(cfg)
 
 
+def from_scratch(preset, dataset, seq_len):
+    """(model, tokenizer) for a preset: a byte-level BPE trained on the first 20,000 documents, and a fresh model."""
+    tok = build_tokenizer(itertools.islice(read_texts(dataset), 20000))
+    return build_model(preset, tok, seq_len), tok
+
+
+def use_the_cores(acc):
+    """accelerate launch sets OMP_NUM_THREADS=1 (one thread: ~40% slower here); give each process its share."""
+    if acc.device.type == "cpu":
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // acc.num_processes))
+
+
 def read_texts(dataset, split="train"):
     """Documents as strings: the story world's own split, a streamed hub split, or every document of a file."""
     if dataset == "storyworld":
