@@ -13,23 +13,9 @@ from transformers import GPT2LMHeadModel, PreTrainedTokenizerFast
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from extra import storyworld
-from extra.evaluate import NFE
+from extra.evaluate import JUDGE, NFE, judge_nll
 from extra.loading import bos_id, load
 from sample import decode, generate
-
-JUDGE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "checkpoint_ar")
-
-
-@torch.no_grad()
-def judge_nll(texts, judge, jtok):
-    """nats per token of BOS + text + EOS under the GPT judge."""
-    total, n = 0.0, 0
-    for t in texts:
-        ids = torch.tensor([[jtok.bos_token_id] + jtok(t, add_special_tokens=False)["input_ids"] + [jtok.eos_token_id]])
-        total += torch.nn.functional.cross_entropy(judge(input_ids=ids).logits[0, :-1], ids[0, 1:], reduction="sum").item()
-        n += ids.shape[1] - 1
-    return total / n
-
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

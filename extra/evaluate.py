@@ -79,6 +79,21 @@ def likelihood(model, tok, texts, seq_len, is_ar, draws=16, batch_size=32):
                 perplexity=math.exp(total / n_tok))
 
 
+JUDGE = os.path.join(ROOT, "extra", "checkpoint_ar")  # the shipped GPT baseline, as a judge of sample quality
+
+
+@torch.no_grad()
+def judge_nll(texts, judge, jtok):
+    """nats per token of BOS + text + EOS under a GPT judge (real stories: 0.33 under the shipped one). Lower is
+    more like the data; the standard "generative perplexity" of diffusion papers, in nats."""
+    total, n = 0.0, 0
+    for t in texts:
+        ids = torch.tensor([[jtok.bos_token_id] + jtok(t, add_special_tokens=False)["input_ids"] + [jtok.eos_token_id]])
+        total += F.cross_entropy(judge(input_ids=ids).logits[0, :-1], ids[0, 1:], reduction="sum").item()
+        n += ids.shape[1] - 1
+    return total / n
+
+
 class NFE:
     """Counts forward passes of a model (a forward pre-hook): the cost unit of every sampler."""
     def __init__(self, model):
