@@ -149,3 +149,15 @@ def test_likelihood_of_any_text_file(tmp_path, capsys):
     row = [l for l in capsys.readouterr().out.splitlines() if l.startswith("| diffusion")][-1]
     nats, bpc = float(row.split("|")[2].strip("<= ")), float(row.split("|")[4].strip("<= "))
     assert 0 < nats < 20 and 0 < bpc < nats * 3
+
+
+def test_left_to_right_nll_is_the_chain_rule_for_a_perfect_model():
+    """Read left to right with the true conditionals, the model's NLL of x_1, x_2 given x_0 is exactly
+    -log p(x) + log p(x_0) (the first position is given, like BOS)."""
+    from extra.evaluate import l2r_nll
+    oracle = Oracle()
+    xs = [(0, 0, 0), (1, 0, 1), (0, 1, 1)]
+    got = l2r_nll(oracle, torch.tensor(xs), MASK, eos=99)
+    for x, g in zip(xs, got.tolist()):
+        p_first = sum(p for s, p in P.items() if s[0] == x[0])
+        assert abs(g - (-math.log(P[x]) + math.log(p_first))) < 1e-9
