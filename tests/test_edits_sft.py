@@ -192,3 +192,12 @@ def test_benchmark_edits_runs_and_prints_its_table():
     assert r.returncode == 0, r.stderr
     table = [l for l in r.stdout.splitlines() if l.startswith("| trained")]
     assert len(table) == 8 and all("/2 |" in l for l in table)  # 4 rows, printed as they come and again at the end
+
+
+def test_chat_repl_reset_empty_lines_and_eof():
+    """The REPL on a pipe: an answer, an empty line (ignored), /reset, then end of input (Ctrl-D): exit status 0."""
+    r = subprocess.run([sys.executable, "chat.py", "--ckpt", "extra/checkpoint_sft", "--gen_length", "16"], cwd=ROOT,
+                       input="What is the hero's name?\n\n/reset\n", capture_output=True, text=True, timeout=120,
+                       env=dict(os.environ, HF_HUB_OFFLINE="1"))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("bot>") == 1 and "(conversation cleared)" in r.stdout and "Traceback" not in r.stderr
