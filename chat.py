@@ -42,6 +42,12 @@ def answer(model, tok, messages, args, live=None):
     return decode(tok, out[0, x.shape[1]:]), bool((out[0, x.shape[1]:] == tok.eos_token_id).any())
 
 
+def load_chat(ckpt):
+    """(model, tokenizer with a chat template, context length in tokens) of an SFT checkpoint."""
+    model, tok, metrics = load(ckpt)
+    return model, ensure_chat_template(tok), metrics.get("args", {}).get("seq_len") or model.config.max_position_embeddings
+
+
 def live_view(tok):
     """Redraw the answer's canvas in place: masks as ░, tokens as they are committed."""
     def draw(canvas):
@@ -81,9 +87,7 @@ def main(argv=None):
         print(f"model: {args.ckpt}" + (" (the shipped story-world chat model; make your own with train.py --sft)"
                                        if args.ckpt == shipped else ""), file=sys.stderr)
     torch.manual_seed(args.seed)
-    model, tok, metrics = load(args.ckpt)
-    ensure_chat_template(tok)
-    args.context = metrics.get("args", {}).get("seq_len") or model.config.max_position_embeddings
+    model, tok, args.context = load_chat(args.ckpt)
     live = live_view(tok) if sys.stdout.isatty() and not args.no_show else None
     if args.prompt is not None:
         if not args.prompt.strip():

@@ -66,13 +66,19 @@ def edit_corrupt(x0, xt, masked, p_mask, keep=None, edit_rate=0.2, generator=Non
     return torch.where(wrong, donors, xt), wrong
 
 
+def token_ce(logits, x0, where, mask_id):
+    """(B, L): CE(logits, x0) at the positions `where`, 0 elsewhere; [MASK] is never predicted (SUBS). Only the
+    selected rows of the logits go through the softmax."""
+    sel = logits[where].float()                                                    # (N, V)
+    sel[:, mask_id] = -float("inf")
+    ce = F.cross_entropy(sel, x0[where], reduction="none")                         # (N,)
+    return torch.zeros(x0.shape, device=x0.device).masked_scatter(where, ce)
+
+
 def edit_loss(logits, x0, masked, p_mask, mask_id, keep=None):
     """The -ELBO term on the masks (CE / p_mask) plus plain CE on every visible position, over B*L."""
-    logits = logits.float().clone()
-    logits[..., mask_id] = -float("inf")
-    ce = F.cross_entropy(logits.transpose(1, 2), x0, reduction="none")            # (B, L)
-    scored = torch.ones_like(masked) if keep is None else ~keep
-    return (torch.where(masked, ce / p_mask, ce) * scored).sum() / x0.numel()
+    ce = token_ce(logits, x0, torch.ones_like(masked) if keep is None else ~keep, mask_id)   # (B, L), 0 where kept
+    return torch.where(masked, ce / p_mask, ce).sum() / x0.numel()
 
 
 def revise(x, logits, lo, hi, counts, edit_threshold, max_edits, mask_id):
@@ -133,10 +139,8 @@ def prompt_mask(x0, tok):
 def sft_loss(logits, x0, masked, p_mask, mask_id, keep):
     """LLaDA's SFT loss: per row, sum over masked response tokens of CE / p_mask, divided by the response length
     (the EOS filler counts); averaged over the rows."""
-    logits = logits.float().clone()
-    logits[..., mask_id] = -float("inf")
-    ce = F.cross_entropy(logits.transpose(1, 2), x0, reduction="none")             # (B, L)
-    per_row = (ce * masked / p_mask).sum(1) / (~keep).sum(1).clamp(min=1)
+    ce = token_ce(logits, x0, masked, mask_id)                                     # (B, L), 0 where visible
+    per_row = (ce / p_mask).sum(1) / (~keep).sum(1).clamp(min=1)
     return per_row.mean()
 
 

@@ -33,6 +33,11 @@ def num_transfer_tokens(masked, steps):
     return k + (torch.arange(steps, device=n.device) < n % steps).long()
 
 
+def sample_tokens(logits, temperature):
+    """A draw from softmax(logits / T) by Gumbel-max, argmax(l / T + g) (LLaDA); T = 0 is the argmax."""
+    return (logits / temperature - torch.log(-torch.log(torch.rand_like(logits)))).argmax(-1) if temperature > 0 else logits.argmax(-1)
+
+
 @torch.no_grad()
 def generate(model, x, *, steps, gen_length, block_length, temperature=0.0, remasking="low_confidence",
              mask_id, threshold=None, edits=0, edit_threshold=0.9, eos_id=None, on_step=None):
@@ -52,15 +57,12 @@ def generate(model, x, *, steps, gen_length, block_length, temperature=0.0, rema
         block = x[:, lo:lo + block_length]                                          # a view: writes go into x
         k, i = num_transfer_tokens(block == mask_id, n), 0
         while (masked := block == mask_id).any():                                   # (B, b)
-            everything = model(input_ids=x).logits[:, :lo + block_length].double()   # (B, lo + b, V)
-            everything[..., mask_id] = -float("inf")                                # SUBS: never emit [MASK]
-            logits = everything[:, lo:]                                             # (B, b, V): this block
+            logits = model(input_ids=x).logits[:, (P if edits else lo):lo + block_length].double()  # (B, b, V)
+            logits[..., mask_id] = -float("inf")                                    # SUBS: never emit [MASK]
             if edits:  # before this pass commits anything: only tokens committed in earlier passes are revised
-                revise(x, everything[:, P:], P, lo + block_length, revisions, edit_threshold, edits, mask_id)
-            if temperature > 0:  # Gumbel-max: argmax(l / T + g) is a draw from softmax(l / T)
-                x0 = (logits / temperature - torch.log(-torch.log(torch.rand_like(logits)))).argmax(-1)  # (B, b)
-            else:
-                x0 = logits.argmax(-1)
+                revise(x, logits, P, lo + block_length, revisions, edit_threshold, edits, mask_id)
+                logits = logits[:, lo - P:]                                         # (B, b, V): this block
+            x0 = sample_tokens(logits, temperature)                                 # (B, b)
             if remasking == "random":  # Alg. 4: keep each prediction with probability 1 - s/t
                 t, s = 1 - i / n, max(0.0, 1 - (i + 1) / n)
                 commit = masked & (torch.rand(masked.shape, device=x.device) >= s / t)

@@ -6,16 +6,15 @@ extra/checkpoint_ar; real stories get 0.33 nats/token from it, lower is more sto
     python train.py --edits --out_dir out_edits                       # ~9 min
     python extra/benchmark_edits.py --with_edits out_edits --without extra/checkpoint
 """
-import argparse, json, os, sys
+import argparse, os, sys
 
 import torch
 from transformers import GPT2LMHeadModel, PreTrainedTokenizerFast
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from extra import storyworld
-from extra.evaluate import JUDGE, NFE, judge_nll
-from extra.loading import bos_id, load
-from sample import decode, generate
+from extra.evaluate import JUDGE, judge_nll, sample_diffusion
+from extra.loading import load
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -32,14 +31,10 @@ def main():
     for label, ckpt in (("trained with edits", args.with_edits), ("trained without edits", args.without)):
         model, tok, _ = load(ckpt)
         for edits in (args.max_edits, 0):
-            torch.manual_seed(0)
-            count = NFE(model)
-            out = generate(model, torch.tensor([[bos_id(tok)]] * args.n), steps=args.steps, gen_length=156, block_length=39,
-                           temperature=1.0, mask_id=tok.mask_token_id, edits=edits)
-            texts = [decode(tok, r[1:]) for r in out]
+            texts, nfe, _ = sample_diffusion(model, tok, args.n, 160, dict(steps=args.steps, block_length=39, edits=edits))
             valid = sum(storyworld.check(t)[0] for t in texts)
             rows.append(f"| {label} | {'edits (at most ' + str(edits) + ' per position)' if edits else 'no edits'} | "
-                        f"{valid}/{args.n} | {judge_nll(texts, judge, jtok):.3f} | {count.n} |")
+                        f"{valid}/{args.n} | {judge_nll(texts, judge, jtok):.3f} | {nfe} |")
             print(rows[-1], flush=True)
     print("\n" + "\n".join(rows))
 

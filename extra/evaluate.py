@@ -2,7 +2,7 @@
 Is diffusion any good next to a GPT of the same size? Likelihood, sample quality per forward pass, and speed,
 for a diffusion checkpoint (train.py) and the autoregressive baseline (extra/train_ar.py), in one run.
 
-    python extra/evaluate.py --train                         # train both (same wall clock), then evaluate: ~30 min
+    python extra/evaluate.py --train                         # train both (same wall clock), then evaluate: ~25 min
     python extra/evaluate.py --ckpt out --ar_ckpt out_ar     # evaluate existing checkpoints: ~8 min
     python extra/evaluate.py --ckpt out --data book.txt      # only the likelihood, of any text file or dataset
 
@@ -24,7 +24,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from extra import storyworld
 from extra.loading import bos_id, load, load_data, read_texts, rows
-from sample import decode, generate
+from extra.train_ar import sample as sample_gpt, scored
+from sample import decode, generate, sample_tokens
 
 
 @torch.no_grad()
@@ -72,19 +73,18 @@ def ar_nll(model, x0, eos):
     """Exact NLL of each row's text and EOS (the filler after the first EOS is not scored): (B,) nats."""
     logits = model(input_ids=x0).logits.double()
     lp = logits[:, :-1].log_softmax(-1).gather(-1, x0[:, 1:, None])[..., 0]        # (B, L-1)
-    before = ((x0 == eos).long().cumsum(1) - (x0 == eos).long() == 0)[:, 1:]        # up to and including the EOS
+    before = scored(x0, eos)                                                        # up to and including the EOS
     return -(lp * before).sum(1)
 
 
 def real_len(x0, eos):
     """(B,) tokens up to and including the first EOS, after the first position."""
-    return ((x0 == eos).long().cumsum(1) - (x0 == eos).long() == 0)[:, 1:].sum(1)
+    return scored(x0, eos).sum(1)
 
 
-def likelihood(model, tok, texts, seq_len, is_ar, draws=16, batch_size=32):
-    """nats/token (with s.e.), bits/character, perplexity over whole texts (each one row: text + EOS)."""
+def likelihood(model, tok, x, texts, is_ar, draws=16, batch_size=32):
+    """nats/token (with s.e.), bits/character, perplexity over the rows x of whole texts (each: text + EOS)."""
     eos, g = tok.eos_token_id, torch.Generator().manual_seed(0)
-    x = torch.tensor(list(rows(texts, tok, seq_len, eos)))
     total, var, n_tok = 0.0, 0.0, 0
     for xb in x.split(batch_size):
         if is_ar:
@@ -114,10 +114,17 @@ def judge_nll(texts, judge, jtok):
 
 
 class NFE:
-    """Counts forward passes of a model (a forward pre-hook): the cost unit of every sampler."""
+    """Counts forward passes of a model (a forward pre-hook): the cost unit of every sampler.
+    As a context manager it takes its hook off the model at the end."""
     def __init__(self, model):
         self.n = 0
-        model.register_forward_pre_hook(lambda *_: setattr(self, "n", self.n + 1))
+        self.hook = model.register_forward_pre_hook(lambda *_: setattr(self, "n", self.n + 1))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *_):
+        self.hook.remove()
 
 
 def diffusion_samplers(gen_length):
@@ -138,16 +145,17 @@ def diffusion_samplers(gen_length):
 def sample_diffusion(model, tok, n, seq_len, kw, temperature=1.0, seed=0):
     bos = [] if bos_id(tok) is None else [bos_id(tok)]
     gen_length = (seq_len - len(bos)) // 4 * 4
-    counter, t0 = NFE(model), time.time()
     torch.manual_seed(seed)
-    out = generate(model, torch.tensor([bos] * n), gen_length=gen_length, temperature=temperature, mask_id=tok.mask_token_id, **kw)
+    with NFE(model) as counter:
+        t0 = time.time()
+        out = generate(model, torch.tensor([bos] * n), gen_length=gen_length, temperature=temperature, mask_id=tok.mask_token_id, **kw)
     return [decode(tok, r[len(bos):]) for r in out], counter.n, time.time() - t0
 
 
 def sample_ar(model, tok, n, seq_len, temperature=1.0, seed=0):
-    from extra.train_ar import sample
-    counter, t0 = NFE(model), time.time()
-    texts = sample(model, tok, n, seq_len, temperature, seed)
+    with NFE(model) as counter:
+        t0 = time.time()
+        texts = sample_gpt(model, tok, n, seq_len, temperature, seed)
     return texts, counter.n, time.time() - t0
 
 
@@ -159,7 +167,7 @@ def infill(model, x, mask_id, temperature=1.0):
     while (masked := x == mask_id).any():
         logits = model(input_ids=x).logits.double()
         logits[..., mask_id] = -float("inf")
-        x0 = (logits / temperature - torch.log(-torch.log(torch.rand_like(logits)))).argmax(-1) if temperature > 0 else logits.argmax(-1)
+        x0 = sample_tokens(logits, temperature)
         conf = torch.where(masked, logits.softmax(-1).gather(-1, x0[..., None])[..., 0], -1.0)
         b = masked.any(1).nonzero()[:, 0]
         best = conf[b].argmax(1)
@@ -257,20 +265,19 @@ def main(argv=None):
              f"Command: `python extra/evaluate.py {' '.join(sys.argv[1:] if argv is None else argv)}`\n",
              f"## Likelihood on {data} ({args.n_val} validation texts)\n",
              "| model | nats/token | +- s.e. | bits/char | perplexity | true entropy (nats/token) |", "|---|---|---|---|---|---|"]
+    texts = list(itertools.islice(read_texts(data, "valid"), args.n_val))                  # the same texts for every model
     for name, (m, tok, metrics, is_ar) in loaded.items():
         seq_len = metrics.get("args", {}).get("seq_len", 160)
-        texts = list(itertools.islice(read_texts(data, "valid"), args.n_val))
-        r = likelihood(m, tok, texts, seq_len, is_ar, args.draws)
+        x = torch.tensor(list(rows(texts, tok, seq_len, tok.eos_token_id)))                # (n_val, L)
+        r = likelihood(m, tok, x, texts, is_ar, args.draws)
         true_h = ""
         if data == "storyworld":
-            x = torch.tensor(list(rows(texts, tok, seq_len, tok.eos_token_id)))
             true_h = f"{-sum(map(storyworld.log_prob, texts)) / real_len(x, tok.eos_token_id).sum().item():.4f}"
         kind = "<= " if not is_ar else ""
         lines.append(f"| {name} | {kind}{r['nats_per_token']:.4f} | {r['se']:.4f} | {kind}{r['bits_per_char']:.4f} | "
                      f"{kind}{r['perplexity']:.3f} | {true_h} |")
         print(lines[-1], flush=True)
         if args.l2r and not is_ar:  # the same texts, the diffusion model read left to right
-            x = torch.tensor(list(rows(texts, tok, seq_len, tok.eos_token_id)))
             lr = l2r_nll(m, x, tok.mask_token_id, tok.eos_token_id).sum().item() / real_len(x, tok.eos_token_id).sum().item()
             lines.append(f"| diffusion, read left to right (exact) | {lr:.4f} | 0 | | {math.exp(lr):.3f} | {true_h} |")
             print(lines[-1], flush=True)

@@ -126,14 +126,10 @@ def evaluate(ckpt, n, chat_args=()):
     """Answer n held-out tasks with chat.py and score them: instruction satisfaction (write), exact match (ask,
     follow-up), how many answers ended with EOS before the canvas was full, and answer lengths per kind."""
     import chat
-    from extra.loading import load
-    from edits_and_sft import ensure_chat_template
-    model, tok, metrics = load(ckpt)
-    ensure_chat_template(tok)
-    args = chat.get_args(["--ckpt", ckpt, *chat_args])
-    args.context = metrics.get("args", {}).get("seq_len") or model.config.max_position_embeddings
     from edits_and_sft import render
     from extra.loading import bos_id
+    args = chat.get_args(["--ckpt", ckpt, *chat_args])
+    model, tok, args.context = chat.load_chat(ckpt)
     score = {k: [] for k in ("write", "ask", "follow-up")}
     ended, words, skipped, n_done = 0, {k: [] for k in score}, 0, 0
     for t in valid_tasks(n):

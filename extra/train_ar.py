@@ -22,6 +22,7 @@ from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from extra import storyworld
 from extra.loading import PRESETS, bos_id, build_tokenizer, load_data, read_texts, save
+from sample import decode
 
 # Matched to the "tiny" diffusion preset: same width, depth and heads; a GELU MLP of 384 has as many weights as
 # ModernBERT's gated MLP of 256 (2 x 128 x 256 in, 256 x 128 out), so the non-embedding parameters agree within 10%.
@@ -36,10 +37,14 @@ def build_gpt(tok, seq_len, init=0.1):
     return GPT2LMHeadModel(cfg)
 
 
+def scored(x0, eos):
+    """(B, L - 1) bool: the predicted positions 1.. up to and including the first EOS (not the filler after it)."""
+    return ((x0 == eos).long().cumsum(1) - (x0 == eos).long() == 0)[:, 1:]
+
+
 def ar_loss(logits, x0, eos):
     """Exact NLL: CE of every next token up to and including the first EOS, per real token."""
-    after_eos = (x0 == eos).long().cumsum(1) - (x0 == eos).long() > 0  # (B, L) filler after the first EOS
-    targets = x0[:, 1:].masked_fill(after_eos[:, 1:], -100)
+    targets = x0[:, 1:].masked_fill(~scored(x0, eos), -100)
     return F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), targets.flatten(), ignore_index=-100)
 
 
@@ -47,7 +52,7 @@ def ar_loss(logits, x0, eos):
 def val_nll(model, x0, eos, batch_size=64):
     total, n = 0.0, 0
     for xb in x0.split(batch_size):
-        real = ((xb == eos).long().cumsum(1) - (xb == eos).long() == 0)[:, 1:].sum().item()
+        real = scored(xb, eos).sum().item()
         total += ar_loss(model(input_ids=xb).logits, xb, eos).item() * real
         n += real
     return total / n
@@ -59,10 +64,7 @@ def sample(model, tok, n, seq_len, temperature=1.0, seed=0):
     x = torch.full((n, 1), bos_id(tok), dtype=torch.long)
     out = model.generate(x, attention_mask=torch.ones_like(x), do_sample=temperature > 0, temperature=temperature or None,
                          top_k=0, max_length=seq_len, eos_token_id=tok.eos_token_id, pad_token_id=tok.eos_token_id)
-    texts = []
-    for row in out[:, 1:].tolist():
-        texts.append(tok.decode(row[:row.index(tok.eos_token_id)] if tok.eos_token_id in row else row, skip_special_tokens=True))
-    return texts
+    return [decode(tok, row) for row in out[:, 1:]]
 
 
 def main(argv=None):
@@ -97,7 +99,7 @@ def main(argv=None):
     print(f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters ({body / 1e6:.2f}M non-embedding)")
     train_rows, val_rows, val_texts = load_data(args.dataset, tok, args.seq_len, args.n_val)
     x_val, eos = torch.tensor(val_rows), tok.eos_token_id
-    real = ((x_val == eos).long().cumsum(1) - (x_val == eos).long() == 0)[:, 1:].sum().item()
+    real = scored(x_val, eos).sum().item()
     true_h = -sum(map(storyworld.log_prob, val_texts)) / real if args.dataset == "storyworld" else None
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.98), weight_decay=0.01)
     # with --max_seconds the cosine runs on whichever of steps and seconds is further along, so it anneals in time
