@@ -18,7 +18,8 @@ import argparse, os, sys
 import torch
 
 from edits_and_sft import ensure_chat_template
-from extra.loading import bos_id, load
+from extra import checks
+from extra.loading import bos_id, context, load
 from sample import decode, generate
 
 
@@ -45,7 +46,7 @@ def answer(model, tok, messages, args, live=None):
 def load_chat(ckpt):
     """(model, tokenizer with a chat template, context length in tokens) of an SFT checkpoint."""
     model, tok, metrics = load(ckpt)
-    return model, ensure_chat_template(tok), metrics.get("args", {}).get("seq_len") or model.config.max_position_embeddings
+    return model, ensure_chat_template(tok), context(model, metrics)
 
 
 def live_view(tok):
@@ -76,8 +77,10 @@ def get_args(argv=None):
     return p.parse_args(argv)
 
 
+@checks.out_of_memory("Lower --gen_length.")
 def main(argv=None):
     args = get_args(argv)
+    checks.sampling(args, context=2, prompt_len=1, blocks=False)  # the flags alone; the room left is checked for every message
     shipped = os.path.join(os.path.dirname(os.path.abspath(__file__)), "extra", "checkpoint_sft")
     if args.ckpt is None:
         args.ckpt = "out_sft" if os.path.isdir("out_sft") else shipped

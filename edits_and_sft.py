@@ -21,7 +21,7 @@ Two additions to the core, each behind a flag of train.py:
    turn) is never masked; the response *and the EOS filler after it* are noised and scored, so the model learns
    when to stop; each row's loss is divided by its response length (filler included), as LLaDA does.
 """
-import json, os
+import os
 
 import torch
 import torch.nn.functional as F
@@ -151,16 +151,18 @@ def read_conversations(dataset, split="train"):
         from extra import storychat
         return (t["messages"] for t in storychat.train_tasks()) if split == "train" else \
             iter([t["messages"] for t in storychat.valid_tasks()])
+    from extra import checks
+    from extra.loading import hub_guard
+    checks.missing_path(dataset, "dataset file")
     if os.path.exists(dataset):
-        with open(dataset, encoding="utf-8") as f:
-            convs = [json.loads(line)["messages"] for line in f if line.strip()]
+        convs = checks.jsonl(dataset, "messages", checks.conversation)
         held = max(1, len(convs) // 100)
         return iter(convs[:-held] or convs) if split == "train" else iter(convs[-held:])
     import datasets
-    from extra.loading import hub_guard
     with hub_guard(dataset):
-        stream = datasets.load_dataset(dataset, split="train", streaming=True)
-        return (ex["messages"] for i, ex in enumerate(stream) if (i % 100 == 0) == (split != "train"))
+        stream = checks.column(datasets.load_dataset(dataset, split="train", streaming=True), "messages", dataset)
+        return (checks.conversation(ex["messages"], f"{dataset}, example {i}") for i, ex in enumerate(stream)
+                if (i % 100 == 0) == (split != "train"))
 
 
 def sft_data(dataset, tok, L, n_val, model=None):
@@ -172,7 +174,11 @@ def sft_data(dataset, tok, L, n_val, model=None):
 
     def endless():
         while True:
-            yield from (row for row, _ in sft_rows(read_conversations(dataset), tok, L, bos))
+            n = 0
+            for n, (row, _) in enumerate(sft_rows(read_conversations(dataset), tok, L, bos), 1):
+                yield row
+            if n == 0:
+                raise SystemExit(f"error: no training conversation of {dataset} fits in --seq_len {L}; raise --seq_len")
     val = [row for row, _ in sft_rows(read_conversations(dataset, "valid"), tok, L, bos)][:n_val]
     if not val:
         raise SystemExit(f"error: no validation conversation of {dataset} fits in --seq_len {L}; raise --seq_len")

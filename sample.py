@@ -17,8 +17,8 @@ import argparse, json, os, sys
 
 import torch
 
-from extra import storyworld
-from extra.loading import bos_id, load
+from extra import checks, storyworld
+from extra.loading import bos_id, context, load
 from edits_and_sft import revise
 
 SHIPPED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "extra", "checkpoint")
@@ -95,6 +95,7 @@ def show(tok, x, mask_id):
     print(("\033[2J\033[H" if sys.stdout.isatty() else "") + text + "\n", flush=True)
 
 
+@checks.out_of_memory("Lower --n (the samples are one batch) or --gen_length.")
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--ckpt", default=None, help="folder saved by train.py or a hub id (default: out/, else the shipped model)")
@@ -124,11 +125,12 @@ def main(argv=None):
     model, tok, metrics = load(ckpt)
     bos = [] if bos_id(tok) is None else [bos_id(tok)]  # the anchor every training row started with
     x = torch.tensor([bos + tok(args.prompt, add_special_tokens=False)["input_ids"]] * args.n, dtype=torch.long)  # (n, P)
-    room = metrics.get("args", {}).get("seq_len", 160) - x.shape[1]
-    gen_length = args.gen_length or room - room % 4
-    block_length = args.block_length or (gen_length // 4 if gen_length % 4 == 0 else gen_length)
-    out = generate(model, x, steps=args.steps or gen_length, gen_length=gen_length, temperature=args.temperature,
-                   block_length=block_length, remasking=args.remasking, mask_id=tok.mask_token_id,
+    room = context(model, metrics) - x.shape[1]
+    args.gen_length = args.gen_length or (room - room % 4 or room)
+    args.block_length = args.block_length or (args.gen_length // 4 if args.gen_length % 4 == 0 else args.gen_length)
+    checks.sampling(args, context(model, metrics), x.shape[1])  # every argument that cannot work, said now
+    out = generate(model, x, steps=args.steps or args.gen_length, gen_length=args.gen_length, temperature=args.temperature,
+                   block_length=args.block_length, remasking=args.remasking, mask_id=tok.mask_token_id,
                    threshold=args.threshold, edits=args.edits, edit_threshold=args.edit_threshold, on_step=(lambda c: show(tok, c, tok.mask_token_id)) if args.show else None)
     is_story = metrics.get("dataset") == "storyworld"
     n_valid = 0

@@ -20,8 +20,9 @@ import torch.nn.functional as F
 from accelerate import Accelerator
 from tqdm import tqdm
 
-from extra import storyworld
-from extra.loading import PRESETS, bf16_is_fast, bos_id, from_scratch, load, load_data, save, use_the_cores
+from extra import checks, storyworld
+from extra.loading import (PRESETS, bf16_is_fast, bos_id, from_scratch, interruptible, load, load_data, restore, resume, save,
+                           training_state, use_the_cores)
 from sample import generate, decode
 from edits_and_sft import add_arguments, edit_corrupt, edit_loss, edit_stage, pretrained_default, prompt_mask, sft_data, sft_loss, val_sft
 
@@ -41,6 +42,7 @@ def get_args(argv=None):
     p.add_argument("--n_val", type=int, default=256, help="held-out documents for the validation ELBO")
     p.add_argument("--out_dir", default="out", help="where the model, tokenizer and metrics.json are saved")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue the run in --out_dir that Ctrl-C interrupted, with its own arguments")
     p.add_argument("--mixed_precision", default=None, help="no / fp16 / bf16 (default: bf16 where the GPU or CPU computes it natively)")
     args = add_arguments(p).parse_args(argv)  # + --sft, --edits, --edit_start, --edit_rate (edits_and_sft.py)
     args.model = args.model or (pretrained_default() if args.sft else None)
@@ -89,8 +91,9 @@ def val_nelbo(model, x0, mask_id, eos, bos=None, draws=2, batch_size=64):
     return total / draws / real_tokens(x0, eos, bos)
 
 
+@checks.out_of_memory("Lower --batch_size (and raise --grad_accum to keep the batch the same) or --seq_len.")
 def main(argv=None):
-    args = get_args(argv)
+    args, state = (resume if (args := get_args(argv)).resume else lambda a: (a, None))(args)  # --resume: the run's own args
     acc = Accelerator(gradient_accumulation_steps=args.grad_accum,
                       mixed_precision=args.mixed_precision or ("bf16" if bf16_is_fast() else "no"))
     use_the_cores(acc)  # accelerate launch sets OMP_NUM_THREADS=1 on a CPU
@@ -98,7 +101,8 @@ def main(argv=None):
     torch.manual_seed(args.seed)  # the same initial weights on every rank
 
     # 1. tokenizer and model: fine-tune a pretrained encoder, or build a preset from scratch
-    model, tok = load(args.model)[:2] if args.model else from_scratch(args.preset, args.dataset, args.seq_len)
+    model, tok = (load(args.out_dir if state else args.model, args.seq_len)[:2] if state or args.model
+                  else from_scratch(args.preset, args.dataset, args.seq_len))
     mask_id, eos, bos = tok.mask_token_id, tok.eos_token_id, bos_id(tok)
     acc.print(f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, vocabulary {len(tok)}")
 
@@ -106,7 +110,8 @@ def main(argv=None):
     # (--sft: conversations, edits_and_sft.py; role tokens and a chat template are added to tok and model if missing)
     train_rows, val_rows, val_texts = (sft_data(args.dataset, tok, args.seq_len, args.n_val, model) if args.sft
                                        else load_data(args.dataset, tok, args.seq_len, args.n_val))
-    train_rows = itertools.islice(train_rows, acc.process_index, None, acc.num_processes)
+    skip = state["step"] * args.batch_size * args.grad_accum * acc.num_processes if state else 0  # rows already seen
+    train_rows = itertools.islice(train_rows, skip + acc.process_index, None, acc.num_processes)
     x_val = torch.tensor(val_rows, device=acc.device)                                     # (n_val, L)
     # the story world's exact entropy of the very same validation stories, per real token (text + EOS)
     true_h = -sum(map(storyworld.log_prob, val_texts)) / real_tokens(x_val, eos, bos) if args.dataset == "storyworld" and val_texts else None
@@ -121,36 +126,42 @@ def main(argv=None):
     torch.manual_seed(args.seed + acc.process_index)  # each rank draws its own t and masks
 
     # 4. the loop: sample t -> mask -> predict -> weighted CE -> step
-    log, t0, bar = [], time.time(), tqdm(range(1, args.max_steps + 1), disable=not acc.is_main_process)
-    for step in bar:
-        model.train()
-        for _ in range(args.grad_accum):
-            x0 = torch.tensor([next(train_rows) for _ in range(args.batch_size)], device=acc.device)  # (B, L)
-            with acc.accumulate(model):
-                xt, masked, p_mask = forward_process(x0, mask_id, keep=(keep := keep_of(x0)))
-                if stage2 := args.edits and edit_stage(step, args.max_steps, args.edit_start):  # Seed Diffusion stage 2
-                    xt, _ = edit_corrupt(x0, xt, masked, p_mask, keep, args.edit_rate)
-                loss = (edit_loss if stage2 else objective)(model(input_ids=xt).logits, x0, masked, p_mask, mask_id, keep=keep)
-                acc.backward(loss)
-                acc.clip_grad_norm_(model.parameters(), 1.0)
-                opt.step(); opt.zero_grad()
-        sched.step()
-        bar.set_postfix(loss=f"{loss.item():.3f}")
-        if (step % args.eval_every == 0 or step in (1, args.max_steps)) and acc.is_main_process:
-            net = acc.unwrap_model(model).eval()
-            nelbo = val_sft(net, x_val, tok) if args.sft else val_nelbo(net, x_val, mask_id, eos, bos)
-            log.append(dict(step=step, seconds=round(time.time() - t0, 1), val_nelbo_per_token=nelbo))
-            g = args.seq_len - (P := int(keep_of(x_val[:1]).sum()))  # the prompt: BOS, or a validation conversation's
-            x = generate(net, x_val[:1, :P], steps=64, gen_length=g, block_length=g, temperature=1.0, mask_id=mask_id)
-            tqdm.write(f"step {step}: val {'SFT loss' if args.sft else '-ELBO'} {nelbo:.4f} nats/token" + (f" (true entropy {true_h:.4f})" if true_h else "")
-                       + f"\n  sample: {decode(tok, x[0, P:])[:300]}")
-        acc.wait_for_everyone()
+    start, log, t0 = restore(state, acc, opt, sched) if state else (0, [], time.time())
+    bar = tqdm(range(start + 1, args.max_steps + 1), initial=start, total=args.max_steps, disable=not acc.is_main_process)
+    with interruptible() as stop:  # Ctrl-C: the step is finished, a resumable checkpoint saved, then we leave
+        for step in bar:
+            model.train()
+            for _ in range(args.grad_accum):
+                x0 = torch.tensor([next(train_rows) for _ in range(args.batch_size)], device=acc.device)  # (B, L)
+                with acc.accumulate(model):
+                    xt, masked, p_mask = forward_process(x0, mask_id, keep=(keep := keep_of(x0)))
+                    if stage2 := args.edits and edit_stage(step, args.max_steps, args.edit_start):  # Seed Diffusion stage 2
+                        xt, _ = edit_corrupt(x0, xt, masked, p_mask, keep, args.edit_rate)
+                    loss = (edit_loss if stage2 else objective)(model(input_ids=xt).logits, x0, masked, p_mask, mask_id, keep=keep)
+                    acc.backward(loss)
+                    acc.clip_grad_norm_(model.parameters(), 1.0)
+                    opt.step(); opt.zero_grad()
+            sched.step()
+            bar.set_postfix(loss=f"{(losses := acc.gather(loss.detach()[None])).mean().item():.3f}")  # the global batch's
+            if (step % args.eval_every == 0 or step in (1, args.max_steps)) and acc.is_main_process:
+                net = acc.unwrap_model(model).eval()
+                nelbo = val_sft(net, x_val, tok) if args.sft else val_nelbo(net, x_val, mask_id, eos, bos)
+                log.append(dict(step=step, seconds=round(time.time() - t0, 1), val_nelbo_per_token=nelbo, train_loss_by_rank=losses.tolist()))
+                g = args.seq_len - (P := int(keep_of(x_val[:1]).sum()))  # the prompt: BOS, or a validation conversation's
+                x = generate(net, x_val[:1, :P], steps=64, gen_length=g, block_length=g, temperature=1.0, mask_id=mask_id)
+                tqdm.write(f"step {step}: val {'SFT loss' if args.sft else '-ELBO'} {nelbo:.4f} nats/token" + (f" (true entropy {true_h:.4f})" if true_h else "")
+                           + f"\n  sample: {decode(tok, x[0, P:])[:300]}")
+            acc.wait_for_everyone()
+            if stop(acc):
+                break
 
-    # 5. save model + tokenizer (loadable by AutoModelForMaskedLM.from_pretrained) and the metrics
+    # 5. save model + tokenizer (loadable by AutoModelForMaskedLM.from_pretrained) and the metrics; if interrupted,
+    # also what --resume needs (optimizer, schedule, every rank's RNG state, the step)
+    resumable = training_state(acc, step, opt, sched, log, time.time() - t0, args) if step < args.max_steps else None
     if acc.is_main_process:
         metrics = dict(dataset=args.dataset, val_nelbo_per_token=log[-1]["val_nelbo_per_token"], true_entropy_per_token=true_h,
-                       steps=args.max_steps, seconds=round(time.time() - t0, 1), args=vars(args), log=log)
-        save(args.out_dir, acc.unwrap_model(model), tok, metrics)
+                       steps=step, seconds=round(time.time() - t0, 1), args=vars(args), log=log)
+        save(args.out_dir, acc.unwrap_model(model), tok, metrics, resumable)
     acc.end_training()  # also destroys the process group: without it a multi-process run can hang at exit
 
 

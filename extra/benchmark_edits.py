@@ -12,7 +12,7 @@ import torch
 from transformers import GPT2LMHeadModel, PreTrainedTokenizerFast
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from extra import storyworld
+from extra import checks, storyworld
 from extra.evaluate import JUDGE, judge_nll, sample_diffusion
 from extra.loading import load
 
@@ -30,6 +30,7 @@ def main():
     rows = ["| model | sampling | valid | judge NLL (nats/token) | NFE |", "|---|---|---|---|---|"]
     for label, ckpt in (("trained with edits", args.with_edits), ("trained without edits", args.without)):
         model, tok, _ = load(ckpt)
+        checks.storyworld_model(ckpt, "story validity")
         for edits in (args.max_edits, 0):
             texts, nfe, _ = sample_diffusion(model, tok, args.n, 160, dict(steps=args.steps, block_length=39, edits=edits))
             valid = sum(storyworld.check(t)[0] for t in texts)

@@ -22,8 +22,8 @@ import torch.nn.functional as F
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from extra import storyworld
-from extra.loading import bos_id, load, load_data, read_texts, rows
+from extra import checks, storyworld
+from extra.loading import bos_id, load, read_texts, rows
 from extra.train_ar import sample as sample_gpt, scored
 from sample import decode, generate, sample_tokens
 
@@ -258,6 +258,8 @@ def main(argv=None):
             metrics = json.load(open(os.path.join(path, "metrics.json")))
         else:
             m, tok, metrics = load(path)
+            if not args.data:  # validity and infilling are judged against the story world's grammar
+                checks.storyworld_model(path, "story validity (pass --data FILE to score your own text)")
         loaded[name] = (m, tok, metrics, is_ar)
 
     data = args.data or "storyworld"

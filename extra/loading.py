@@ -1,14 +1,14 @@
 """Plumbing that gets text and models into train.py and sample.py, kept out of them so that they read
 as the algorithms: datasets (the story world, a hub dataset, a local file), the tokenizer trained at
 start-up, the from-scratch model presets, checkpoint loading and atomic saving, readable hub errors."""
-import contextlib, itertools, json, os, shutil, socket, sys, zlib
+import argparse, contextlib, itertools, json, os, shutil, signal, socket, sys, time, zlib
 
 import torch
-from transformers import (AutoModelForMaskedLM, AutoTokenizer, DistilBertConfig, DistilBertForMaskedLM,
+from transformers import (AutoConfig, AutoModelForMaskedLM, AutoTokenizer, DistilBertConfig, DistilBertForMaskedLM,
                           ModernBertConfig, ModernBertForMaskedLM, PreTrainedTokenizerFast)
 from transformers.utils import logging as hf_logging
 
-from extra import storyworld
+from extra import checks, storyworld
 
 hf_logging.disable_progress_bar()  # "Loading weights: 100%" bars for a 20 MB model are noise
 
@@ -79,21 +79,24 @@ def read_texts(dataset, split="train"):
     """Documents as strings: the story world's own split, a streamed hub split, or every document of a file."""
     if dataset == "storyworld":
         return storyworld.train_stories() if split == "train" else iter(storyworld.valid_stories())
+    checks.missing_path(dataset, "dataset file")
     if os.path.exists(dataset):  # .jsonl: one {"text": ...} per line; .txt: split on <|endoftext|> or blank lines
-        with open(dataset, encoding="utf-8") as f:
-            if dataset.endswith(".jsonl"):
-                docs = [json.loads(line)["text"] for line in f if line.strip()]
-            else:
+        if dataset.endswith(".jsonl"):
+            docs = checks.jsonl(dataset, "text")
+        else:
+            with open(dataset, encoding="utf-8", errors="replace") as f:
                 raw = f.read()
-                docs = raw.split("<|endoftext|>") if "<|endoftext|>" in raw else raw.split("\n\n")
+            docs = raw.split("<|endoftext|>") if "<|endoftext|>" in raw else raw.split("\n\n")
+        if not any(d.strip() for d in docs):
+            checks.fail(f"{dataset} has no text in it: give it at least one document")
         return iter([d.strip() for d in docs if d.strip()])
     import datasets
     with hub_guard(dataset):
         try:
             stream = datasets.load_dataset(dataset, split="validation" if split == "valid" else "train", streaming=True)
-            return (ex["text"] for ex in stream)
+            return (ex["text"] for ex in checks.column(stream, "text", dataset))
         except ValueError:  # no validation split: hold out 1% of train by a hash of the text
-            stream = datasets.load_dataset(dataset, split="train", streaming=True)
+            stream = checks.column(datasets.load_dataset(dataset, split="train", streaming=True), "text", dataset)
             return (ex["text"] for ex in stream if (zlib.crc32(ex["text"].encode()) % 100 == 0) == (split == "valid"))
 
 
@@ -123,8 +126,9 @@ def load_data(dataset, tok, L, n_val):
 
 @contextlib.contextmanager
 def hub_guard(name):
-    """Turn a failed hub download into one readable message (and fail fast when the hub is unreachable)."""
-    if not os.path.exists(name):
+    """Turn a failed hub download (or a damaged local file) into one readable message; fail fast when offline."""
+    local = os.path.exists(name)
+    if not local:
         try:
             socket.create_connection(("huggingface.co", 443), timeout=3).close()
         except OSError:  # no route to the hub: skip the ~23 s of retries, use the local cache if any
@@ -132,21 +136,39 @@ def hub_guard(name):
             huggingface_hub.constants.HF_HUB_OFFLINE = True
     try:
         yield
-    except (OSError, ConnectionError, ValueError) as e:
-        sys.exit(f"error: could not load '{name}' ({type(e).__name__}: {str(e).splitlines()[0][:200]}).\n"
-                 "If you are offline: train on the embedded default with `python train.py` (the story world), "
-                 "or pass a local folder/file; hub ids need network or a copy in the Hugging Face cache.")
+    except Exception as e:  # noqa: anything a download or a damaged file raises, said in one line
+        if not local and not isinstance(e, (OSError, ConnectionError, ValueError)):
+            raise
+        why = f"{type(e).__name__}: {str(e).splitlines()[0][:200]}" if str(e) else type(e).__name__
+        checks.fail(f"could not read '{name}' ({why}). A file in it is damaged or cut short; copy it again or retrain"
+                    if local else f"could not load '{name}' ({why}).\nThere is no local folder or file of that name, "
+                    "and hub ids need network or a copy in the Hugging Face cache. If you are offline: train on the "
+                    "embedded default with `python train.py` (the story world), or pass a local folder/file.")
 
 
-def load(ckpt):
+def load(ckpt, seq_len=None):
     """(model, tokenizer, metrics.json or {}) from a folder saved by train.py, or any masked-LM hub id.
-    The weights run in float32 whatever they were stored in (the shipped model is stored in float16)."""
+    The weights run in float32 whatever they were stored in (the shipped model is stored in float16).
+    Everything that can be wrong with it is said first, in one line (extra/checks.py)."""
+    finish_save(ckpt)
+    checks.missing_path(ckpt, "model folder")
+    if os.path.isdir(ckpt):
+        checks.checkpoint_folder(ckpt)
     with hub_guard(ckpt):
+        checks.masked_lm(AutoConfig.from_pretrained(ckpt), ckpt)
         model, tok = AutoModelForMaskedLM.from_pretrained(ckpt).float().eval(), AutoTokenizer.from_pretrained(ckpt)
+    checks.mask_token(tok, ckpt)
+    if seq_len is not None:
+        checks.seq_len(seq_len, model, ckpt)
     if tok.eos_token is None:  # BERT-style tokenizers end a text with [SEP]
         tok.eos_token = tok.sep_token
     path = os.path.join(ckpt, "metrics.json")
     return model, tok, json.load(open(path)) if os.path.exists(path) else {}
+
+
+def context(model, metrics):
+    """How many tokens (prompt + answer) a checkpoint reads: its training length, else its position limit."""
+    return metrics.get("args", {}).get("seq_len") or model.config.max_position_embeddings
 
 
 def bf16_is_fast():
@@ -156,12 +178,26 @@ def bf16_is_fast():
     return getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)()
 
 
-def save(out_dir, model, tok, metrics):
-    """Write to a temporary folder, then swap it in: a crash never leaves a half-written checkpoint."""
-    tmp, old = out_dir.rstrip("/") + ".tmp", out_dir.rstrip("/") + ".old"
+def finish_save(out_dir):
+    """A save killed between its two renames leaves no out_dir but a complete out_dir.tmp: finish the swap."""
+    out_dir = out_dir.rstrip("/")
+    if out_dir and not os.path.exists(out_dir) and os.path.exists(os.path.join(out_dir + ".tmp", "metrics.json")):
+        os.replace(out_dir + ".tmp", out_dir)
+        shutil.rmtree(out_dir + ".old", ignore_errors=True)
+
+
+def save(out_dir, model, tok, metrics, training_state=None):
+    """Write to a temporary folder (metrics.json last), then swap it in: a run killed at any moment leaves the
+    previous complete checkpoint or the new one, never a half-written one (see finish_save for the one gap).
+    training_state: what --resume needs besides the weights (optimizer, scheduler, RNG, step), in training_state.pt."""
+    out_dir = out_dir.rstrip("/")
+    tmp, old = out_dir + ".tmp", out_dir + ".old"
+    finish_save(out_dir)
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp)
     tok.save_pretrained(tmp)
+    if training_state is not None:
+        torch.save(training_state, os.path.join(tmp, "training_state.pt"))
     with open(os.path.join(tmp, "metrics.json"), "w") as f:
         json.dump(metrics, f, indent=2)
     if os.path.exists(out_dir):
@@ -170,4 +206,67 @@ def save(out_dir, model, tok, metrics):
     shutil.rmtree(old, ignore_errors=True)
     nelbo = metrics.get("val_nelbo_per_token")
     what = "SFT loss" if metrics.get("args", {}).get("sft") else "-ELBO"
-    print(f"saved {out_dir}/" + (f": val {what} {nelbo:.4f} nats/token in {metrics['seconds']:.0f}s" if nelbo is not None else ""))
+    if training_state is not None:
+        print(f"saved a resumable checkpoint of step {training_state['step']} to {out_dir}/; continue it with "
+              f"`python train.py --out_dir {out_dir} --resume`")
+    else:
+        print(f"saved {out_dir}/" + (f": val {what} {nelbo:.4f} nats/token in {metrics['seconds']:.0f}s" if nelbo is not None else ""))
+
+
+class interruptible:
+    """`with interruptible() as stop:` around a training loop. Ctrl-C (SIGINT) or SIGTERM (a cluster taking the
+    machine back) only sets a flag: the loop finishes its step, saves a resumable checkpoint and leaves. A second
+    Ctrl-C quits at once, without saving. stop(acc) is True on every rank as soon as one rank was interrupted, so
+    that all of them stop after the same step (one tiny all-reduce per step when there are several processes)."""
+    def __enter__(self):
+        self.requested = False
+        self.previous = {s: signal.signal(s, self.handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print(f"\n{signal.Signals(signum).name}: finishing this step, then saving a resumable checkpoint "
+              "(Ctrl-C again quits without saving)", file=sys.stderr, flush=True)
+
+    def __call__(self, acc):
+        if acc.num_processes == 1:
+            return self.requested
+        return acc.reduce(torch.tensor([float(self.requested)], device=acc.device), "sum").item() > 0
+
+    def __exit__(self, *exc):
+        for s, handler in self.previous.items():
+            signal.signal(s, handler)
+
+
+def training_state(acc, step, opt, sched, log, seconds, args):
+    """Everything --resume needs besides the weights. Called on every rank: each rank's RNG state is gathered."""
+    from accelerate.utils import gather_object
+    rng = [torch.get_rng_state()] + ([torch.cuda.get_rng_state()] if torch.cuda.is_available() else [])
+    return dict(step=step, optimizer=opt.state_dict(), scheduler=sched.state_dict(), log=log, seconds=seconds,
+                args=vars(args), rng=gather_object([rng]) if acc.num_processes > 1 else [rng])
+
+
+def resume(args):
+    """--resume: (the interrupted run's own arguments, its training state) from args.out_dir."""
+    finish_save(args.out_dir)
+    path = os.path.join(args.out_dir, "training_state.pt")
+    if not os.path.exists(path):
+        checks.fail(f"nothing to resume in '{args.out_dir}/': it has no training_state.pt (a run writes one when it is "
+                    "interrupted with Ctrl-C). Pass the --out_dir of the interrupted run, or start anew without --resume")
+    state = torch.load(path, weights_only=True)
+    return argparse.Namespace(**{**state["args"], "resume": True, "out_dir": args.out_dir}), state
+
+
+def restore(state, acc, opt, sched):
+    """Put the optimizer, the schedule and this rank's random numbers back where the run stopped; (step, log, t0)."""
+    if len(state["rng"]) != acc.num_processes:
+        checks.fail(f"the run was saved with {len(state['rng'])} process(es) and is resumed with {acc.num_processes}: "
+                    f"resume it with the same number (accelerate launch --num_processes {len(state['rng'])})")
+    opt.load_state_dict(state["optimizer"])
+    sched.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state["rng"][acc.process_index][0])
+    if torch.cuda.is_available() and len(state["rng"][acc.process_index]) > 1:
+        torch.cuda.set_rng_state(state["rng"][acc.process_index][1])
+    return state["step"], state["log"], time.time() - state["seconds"]

@@ -16,6 +16,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from extra import storyworld
+from extra import checks
 from extra.loading import bos_id, load
 
 
@@ -51,6 +52,7 @@ def main():
     p.add_argument("--n_stories", type=int, default=30)
     args = p.parse_args()
     model, tok, _ = load(args.ckpt)
+    checks.storyworld_model(args.ckpt, "a probe of the story world's heroes")
     for kind, (right, cls, n) in probe(model, tok, args.n_stories).items():
         print(json.dumps(dict(kind=kind, right_token=round(right, 3), right_class=round(cls, 3), n=n)))
 

@@ -129,7 +129,9 @@ def evaluate(ckpt, n, chat_args=()):
     from edits_and_sft import render
     from extra.loading import bos_id
     args = chat.get_args(["--ckpt", ckpt, *chat_args])
+    from extra import checks
     model, tok, args.context = chat.load_chat(ckpt)
+    checks.storyworld_model(ckpt, "the story-world chat tasks")
     score = {k: [] for k in ("write", "ask", "follow-up")}
     ended, words, skipped, n_done = 0, {k: [] for k in score}, 0, 0
     for t in valid_tasks(n):

@@ -12,7 +12,7 @@ tokenizer, optimizer and schedule. Read it next to train.py; the changes are the
     python extra/train_ar.py                   # ~9 min on 2 CPU cores, writes out_ar/
     python extra/train_ar.py --sample 64       # sample 64 stories from out_ar/ and count the valid ones
 """
-import argparse, itertools, json, math, os, sys, time
+import argparse, itertools, math, os, sys, time
 
 import torch
 import torch.nn.functional as F

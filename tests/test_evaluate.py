@@ -1,5 +1,5 @@
 """Known-answer tests of the evaluators (extra/evaluate.py) and the GPT baseline (extra/train_ar.py)."""
-import itertools, json, math, os
+import itertools, json, math
 
 import torch
 from transformers import ModernBertConfig, ModernBertForMaskedLM
