@@ -162,6 +162,7 @@ def main(argv=None):
         metrics = dict(dataset=args.dataset, val_nelbo_per_token=log[-1]["val_nelbo_per_token"], true_entropy_per_token=true_h,
                        steps=step, seconds=round(time.time() - t0, 1), args=vars(args), log=log)
         save(args.out_dir, acc.unwrap_model(model), tok, metrics, resumable)
+    acc.wait_for_everyone()  # rank 0 has saved: the ranks leave together (a rank that leaves alone can hang the other)
     acc.end_training()  # also destroys the process group: without it a multi-process run can hang at exit
 
 

@@ -2,7 +2,7 @@
 traceback from deep inside a library, each answered with one line that says what to do. Every check ends the
 program with `error: ...` on stderr and exit status 1 (a SystemExit, so a notebook or a test sees it too).
 tests/test_reliability.py has one test per case."""
-import functools, json, os
+import functools, json, os, re
 
 import torch
 
@@ -31,10 +31,10 @@ def checkpoint_folder(folder):
         fail(f"'{folder}' is a save that was cut off (train.py writes to .tmp and renames it when done): use "
              f"'{folder.rstrip('/')[:-4]}' instead, or retrain")
     files = set(os.listdir(folder))
-    missing = [what for what, names in (("config.json", ("config.json",)), ("the weights (model.safetensors)", WEIGHTS),
-                                        ("the tokenizer (tokenizer.json)", TOKENIZER)) if not files & set(names)]
+    missing = [what for what, names in (("config.json", ("config.json",)), ("weights (model.safetensors)", WEIGHTS),
+                                        ("tokenizer (tokenizer.json)", TOKENIZER)) if not files & set(names)]
     if missing:
-        fail(f"'{folder}' is not a complete model folder: it has no {' and no '.join(missing)}. Point at a folder "
+        fail(f"'{folder}' is not a complete model folder: it has no {', no '.join(missing)}. Point at a folder "
              "saved by train.py (or by save_pretrained), or retrain")
 
 
@@ -148,8 +148,8 @@ def storyworld_model(ckpt, what):
     path = os.path.join(ckpt, "metrics.json")
     metrics = json.load(open(path)) if os.path.exists(path) else {}
     if metrics.get("dataset") != "storyworld":
-        trained = f"trained on '{metrics['dataset']}'" if metrics.get("dataset") else "not trained by train.py"
-        fail(f"'{ckpt}' was {trained}, not on the story world, so {what} would mean nothing. Use a model from "
+        trained = f"was trained on '{metrics['dataset']}'" if metrics.get("dataset") else "has no metrics.json from train.py"
+        fail(f"'{ckpt}' {trained}: it is not a story-world model, so {what} would mean nothing. Use a model from "
              "`python train.py` (the default data), or score your own text with "
              f"`python extra/evaluate.py --ckpt {ckpt} --data FILE`")
 
@@ -164,6 +164,8 @@ def out_of_memory(advice):
             except RuntimeError as e:  # torch.OutOfMemoryError (CUDA) is a RuntimeError; so is the CPU allocator's
                 if not isinstance(e, torch.OutOfMemoryError) and "can't allocate memory" not in str(e):
                     raise
-                fail(f"out of memory ({str(e).splitlines()[0][:160]}). {advice}")
+                size = re.search(r"allocate (\d+) bytes", str(e))  # the CPU allocator's message is a long one
+                fail("out of memory (" + (f"{int(size[1]) / 2**30:.1f} GiB more were needed" if size else
+                                          str(e).split(". ")[0][:120]) + f"). {advice}")
         return run
     return wrap

@@ -259,7 +259,7 @@ def main(argv=None):
         else:
             m, tok, metrics = load(path)
             if not args.data:  # validity and infilling are judged against the story world's grammar
-                checks.storyworld_model(path, "story validity (pass --data FILE to score your own text)")
+                checks.storyworld_model(path, "story validity")
         loaded[name] = (m, tok, metrics, is_ar)
 
     data = args.data or "storyworld"

@@ -193,7 +193,8 @@ def save(out_dir, model, tok, metrics, training_state=None):
     out_dir = out_dir.rstrip("/")
     tmp, old = out_dir + ".tmp", out_dir + ".old"
     finish_save(out_dir)
-    shutil.rmtree(tmp, ignore_errors=True)
+    for leftover in (tmp, old):  # of a save cut short; out_dir itself is complete (or absent) by now
+        shutil.rmtree(leftover, ignore_errors=True)
     model.save_pretrained(tmp)
     tok.save_pretrained(tmp)
     if training_state is not None:
