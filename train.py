@@ -21,15 +21,15 @@ from accelerate import Accelerator
 from tqdm import tqdm
 
 from extra import checks, storyworld
-from extra.loading import (PRESETS, bf16_is_fast, bos_id, from_scratch, interruptible, load, load_data, restore, resume, save,
-                           training_state, use_the_cores)
+from extra.loading import (PRESETS, bf16_is_fast, bos_id, from_scratch, interruptible, load, load_data, resolve, restore,
+                           resume, save, training_state, use_the_cores)
 from sample import generate, decode
-from edits_and_sft import add_arguments, edit_corrupt, edit_loss, edit_stage, pretrained_default, prompt_mask, sft_data, sft_loss, val_sft
+from edits_and_sft import add_arguments, edit_corrupt, edit_loss, edit_stage, prompt_mask, sft_data, sft_loss, val_sft
 
 
 def get_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--preset", default="tiny", help="from-scratch size: " + ", ".join(PRESETS) + " (ignored with --model)")
+    p.add_argument("--preset", default="tiny", choices=PRESETS, help="from-scratch model size (ignored with --model)")
     p.add_argument("--model", default=None, help="hub id or local folder of an AutoModelForMaskedLM to fine-tune")
     p.add_argument("--dataset", default="storyworld", help="'storyworld', a hub dataset with a 'text' column, or a .txt/.jsonl file")
     p.add_argument("--seq_len", type=int, default=160, help="L: tokens per row; short documents are padded with EOS filler")
@@ -44,13 +44,8 @@ def get_args(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue the run in --out_dir that Ctrl-C interrupted, with its own arguments")
     p.add_argument("--mixed_precision", default=None, help="no / fp16 / bf16 (default: bf16 where the GPU or CPU computes it natively)")
-    args = add_arguments(p).parse_args(argv)  # + --sft, --edits, --edit_start, --edit_rate (edits_and_sft.py)
-    args.model = args.model or (pretrained_default() if args.sft else None)
-    preset = PRESETS[args.preset]
-    args.batch_size = args.batch_size or preset["batch"]
-    args.max_steps = args.max_steps or preset["steps"]
-    args.lr = args.lr or (preset["lr"] if args.model is None or args.sft else 5e-5)
-    return args
+    # + --sft, --edits, --edit_start, --edit_rate (edits_and_sft.py); then the defaults that depend on other flags
+    return resolve(add_arguments(p).parse_args(argv))
 
 
 def forward_process(x0, mask_id, eps=1e-3, generator=None, keep=None):
@@ -93,7 +88,8 @@ def val_nelbo(model, x0, mask_id, eos, bos=None, draws=2, batch_size=64):
 
 @checks.out_of_memory("Lower --batch_size (and raise --grad_accum to keep the batch the same) or --seq_len.")
 def main(argv=None):
-    args, state = (resume if (args := get_args(argv)).resume else lambda a: (a, None))(args)  # --resume: the run's own args
+    args = get_args(argv)
+    state = resume(args.out_dir) if args.resume else None  # what Ctrl-C saved: optimizer, schedule, RNG states, step
     acc = Accelerator(gradient_accumulation_steps=args.grad_accum,
                       mixed_precision=args.mixed_precision or ("bf16" if bf16_is_fast() else "no"))
     use_the_cores(acc)  # accelerate launch sets OMP_NUM_THREADS=1 on a CPU
@@ -110,8 +106,7 @@ def main(argv=None):
     # (--sft: conversations, edits_and_sft.py; role tokens and a chat template are added to tok and model if missing)
     train_rows, val_rows, val_texts = (sft_data(args.dataset, tok, args.seq_len, args.n_val, model) if args.sft
                                        else load_data(args.dataset, tok, args.seq_len, args.n_val))
-    skip = state["step"] * args.batch_size * args.grad_accum * acc.num_processes if state else 0  # rows already seen
-    train_rows = itertools.islice(train_rows, skip + acc.process_index, None, acc.num_processes)
+    train_rows = itertools.islice(train_rows, acc.process_index + (state["rows_seen"] if state else 0), None, acc.num_processes)
     x_val = torch.tensor(val_rows, device=acc.device)                                     # (n_val, L)
     # the story world's exact entropy of the very same validation stories, per real token (text + EOS)
     true_h = -sum(map(storyworld.log_prob, val_texts)) / real_tokens(x_val, eos, bos) if args.dataset == "storyworld" and val_texts else None

@@ -217,24 +217,25 @@ def save(out_dir, model, tok, metrics, training_state=None):
 class interruptible:
     """`with interruptible() as stop:` around a training loop. Ctrl-C (SIGINT) or SIGTERM (a cluster taking the
     machine back) only sets a flag: the loop finishes its step, saves a resumable checkpoint and leaves. A second
-    Ctrl-C quits at once, without saving. stop(acc) is True on every rank as soon as one rank was interrupted, so
+    Ctrl-C (2 s or more later) quits at once, without saving. stop(acc) is True on every rank as soon as one rank was interrupted, so
     that all of them stop after the same step (one tiny all-reduce per step when there are several processes)."""
     def __enter__(self):
-        self.requested = False
+        self.requested = 0  # when the first signal came
         self.previous = {s: signal.signal(s, self.handle) for s in (signal.SIGINT, signal.SIGTERM)}
         return self
 
     def handle(self, signum, frame):
-        if self.requested:
+        if not self.requested:
+            self.requested = time.time()
+            print(f"\n{signal.Signals(signum).name}: finishing this step, then saving a resumable checkpoint "
+                  "(Ctrl-C again quits without saving)", file=sys.stderr, flush=True)
+        elif time.time() - self.requested > 2:  # sooner, it is `accelerate launch` passing the same Ctrl-C on
             raise KeyboardInterrupt
-        self.requested = True
-        print(f"\n{signal.Signals(signum).name}: finishing this step, then saving a resumable checkpoint "
-              "(Ctrl-C again quits without saving)", file=sys.stderr, flush=True)
 
     def __call__(self, acc):
         if acc.num_processes == 1:
-            return self.requested
-        return acc.reduce(torch.tensor([float(self.requested)], device=acc.device), "sum").item() > 0
+            return bool(self.requested)
+        return acc.reduce(torch.tensor([float(bool(self.requested))], device=acc.device), "sum").item() > 0
 
     def __exit__(self, *exc):
         for s, handler in self.previous.items():
@@ -245,19 +246,35 @@ def training_state(acc, step, opt, sched, log, seconds, args):
     """Everything --resume needs besides the weights. Called on every rank: each rank's RNG state is gathered."""
     from accelerate.utils import gather_object
     rng = [torch.get_rng_state()] + ([torch.cuda.get_rng_state()] if torch.cuda.is_available() else [])
-    return dict(step=step, optimizer=opt.state_dict(), scheduler=sched.state_dict(), log=log, seconds=seconds,
-                args=vars(args), rng=gather_object([rng]) if acc.num_processes > 1 else [rng])
+    return dict(step=step, rows_seen=step * args.batch_size * args.grad_accum * acc.num_processes, log=log,
+                optimizer=opt.state_dict(), scheduler=sched.state_dict(), seconds=seconds, args=vars(args),
+                rng=gather_object([rng]) if acc.num_processes > 1 else [rng])
 
 
-def resume(args):
-    """--resume: (the interrupted run's own arguments, its training state) from args.out_dir."""
-    finish_save(args.out_dir)
-    path = os.path.join(args.out_dir, "training_state.pt")
+def resolve(args):
+    """train.py's flags whose defaults depend on others: the preset's batch size, steps and learning rate (5e-5 to
+    fine-tune a pretrained model), the pretrained model of --sft. --resume: the interrupted run's own flags."""
+    if args.resume:
+        resume(args.out_dir)  # says so if there is nothing to resume
+        saved = json.load(open(os.path.join(args.out_dir, "metrics.json")))["args"]
+        return argparse.Namespace(**{**saved, "resume": True, "out_dir": args.out_dir})
+    from edits_and_sft import pretrained_default
+    args.model = args.model or (pretrained_default() if args.sft else None)
+    preset = PRESETS[args.preset]
+    args.batch_size = args.batch_size or preset["batch"]
+    args.max_steps = args.max_steps or preset["steps"]
+    args.lr = args.lr or (preset["lr"] if args.model is None or args.sft else 5e-5)
+    return args
+
+
+def resume(out_dir):
+    """--resume: the training state that Ctrl-C saved in out_dir (optimizer, schedule, RNG states, step, log)."""
+    finish_save(out_dir)
+    path = os.path.join(out_dir, "training_state.pt")
     if not os.path.exists(path):
-        checks.fail(f"nothing to resume in '{args.out_dir}/': it has no training_state.pt (a run writes one when it is "
+        checks.fail(f"nothing to resume in '{out_dir}/': it has no training_state.pt (a run writes one when it is "
                     "interrupted with Ctrl-C). Pass the --out_dir of the interrupted run, or start anew without --resume")
-    state = torch.load(path, weights_only=True)
-    return argparse.Namespace(**{**state["args"], "resume": True, "out_dir": args.out_dir}), state
+    return torch.load(path, weights_only=True)
 
 
 def restore(state, acc, opt, sched):
