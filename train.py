@@ -43,7 +43,7 @@ def get_args(argv=None):
     p.add_argument("--out_dir", default="out", help="where the model, tokenizer and metrics.json are saved")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue the run in --out_dir that Ctrl-C interrupted, with its own arguments")
-    p.add_argument("--mixed_precision", default=None, help="no / fp16 / bf16 (default: bf16 where the GPU or CPU computes it natively)")
+    p.add_argument("--mixed_precision", default=None, choices=["no", "fp16", "bf16"], help="no / fp16 / bf16 (default: bf16 where the GPU or CPU computes it natively)")
     # + --sft, --edits, --edit_start, --edit_rate (edits_and_sft.py); then the defaults that depend on other flags
     return resolve(add_arguments(p).parse_args(argv))
 

@@ -36,6 +36,10 @@ CASES = [
      "longer than"),
     ("a batch that does not fit in memory", "train.py --model {d}/bigvocab --dataset {d}/stories.jsonl --seq_len 64 "
      "--batch_size 512", "out of memory"),
+    ("--batch_size 0", "train.py --batch_size 0", "--batch_size must be at least 1"),
+    ("--eval_every 0", "train.py --eval_every 0", "--eval_every must be at least 1"),
+    ("--lr that is not a learning rate", "train.py --lr 3", "is not a learning rate"),
+    ("fp16 on a machine without a GPU", "train.py --mixed_precision fp16", "needs a GPU"),
     ("--steps 0", "sample.py --steps 0", "--steps must be at least 1"),
     ("gen_length not a multiple of block_length", "sample.py --gen_length 10 --block_length 4", "not a multiple"),
     ("steps not divisible by the blocks", "sample.py --steps 7", "cannot be split evenly"),

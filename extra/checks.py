@@ -113,6 +113,17 @@ def conversation(messages, where):
     return messages
 
 
+def training(args):
+    """train.py's numeric flags that cannot work (instead of a ZeroDivisionError or a silent default)."""
+    for name in ("batch_size", "grad_accum", "max_steps", "eval_every", "n_val", "warmup"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            fail(f"--{name} must be at least 1 (got {getattr(args, name)})")
+    if args.lr is not None and not 0 < args.lr < 1:
+        fail(f"--lr {args.lr} is not a learning rate: AdamW wants something like 1e-3 from scratch, 5e-5 to fine-tune")
+    if args.mixed_precision == "fp16" and not torch.cuda.is_available():
+        fail("--mixed_precision fp16 needs a GPU; on a CPU use bf16 (if it computes bf16 natively) or no")
+
+
 def sampling(args, context, prompt_len, blocks=True):
     """Arguments of sample.py and chat.py that cannot work, said before any model pass. blocks=False (chat.py, which
     fits its blocks to the room each message leaves): only the flags themselves."""

@@ -257,8 +257,13 @@ def resolve(args):
     if args.resume:
         resume(args.out_dir)  # says so if there is nothing to resume
         saved = json.load(open(os.path.join(args.out_dir, "metrics.json")))["args"]
+        print(f"resuming the run in {args.out_dir}/ with its own flags", file=sys.stderr)
         return argparse.Namespace(**{**saved, "resume": True, "out_dir": args.out_dir})
     from edits_and_sft import pretrained_default
+    checks.training(args)
+    if os.path.exists(os.path.join(args.out_dir, "training_state.pt")):
+        print(f"note: {args.out_dir}/ holds an interrupted run, which this one will replace when it saves; to continue "
+              f"that one instead: python train.py --out_dir {args.out_dir} --resume", file=sys.stderr)
     args.model = args.model or (pretrained_default() if args.sft else None)
     preset = PRESETS[args.preset]
     args.batch_size = args.batch_size or preset["batch"]
