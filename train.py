@@ -4,6 +4,7 @@ Algorithm 1, with the weighting of MDLM (Sahoo et al. 2024), on any Hugging Face
 
     python train.py                          # tiny model on the embedded story world, ~9 min on 2 CPU cores
     python train.py --preset long            # the same model for 12,000 steps, ~35 min
+    python train.py --resume                 # continue the run in out/ that Ctrl-C stopped (it saved first)
     accelerate launch train.py --model distilbert/distilbert-base-cased --dataset roneneldan/TinyStories
     accelerate launch train.py --model answerdotai/ModernBERT-base --dataset roneneldan/TinyStories
     ACCELERATE_USE_CPU=1 accelerate launch --multi_gpu --num_processes 2 train.py   # real 2-rank DDP on a CPU
