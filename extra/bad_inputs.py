@@ -7,7 +7,7 @@ hub unreachable, HF_HUB_OFFLINE not set) on small models and files built here; t
 
 tests/test_reliability.py runs the same cases in-process (faster) and asserts each message.
 """
-import argparse, json, os, shutil, subprocess, sys, tempfile, time
+import argparse, json, os, select, shutil, signal, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -114,6 +114,58 @@ def run(case, d):
     return p.returncode, message, time.time() - t0, "Traceback" in p.stderr
 
 
+def wait_for(p, text, timeout=120):
+    """Read p's stdout until `text` appears; what was read."""
+    out, t0 = b"", time.time()
+    while text.encode() not in out and time.time() - t0 < timeout:
+        if select.select([p.stdout], [], [], 1)[0]:
+            chunk = os.read(p.stdout.fileno(), 4096)
+            if not chunk:
+                break
+            out += chunk
+    return out.decode(errors="replace")
+
+
+def interactive():
+    """The cases that need a live process: chat input, Ctrl-D and Ctrl-C, Ctrl-C during training, offline mode set.
+    Each: (case, what the user sees, exit status or '-', seconds from the key press to it)."""
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    chat = lambda: subprocess.Popen([sys.executable, "chat.py"], cwd=ROOT, env=env, stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    rows, p = [], chat()
+    wait_for(p, "you> ")
+    for case, line in (("chat: empty input", ""), ("chat: very long input", "Tom had a ball. " * 60),
+                       ("chat: non-ASCII input", "Écris une histoire sur un renard 🦊 nommé Max."),
+                       ("chat: a question", "What is the hero's name?")):
+        t0 = time.time()
+        p.stdin.write((line + "\n").encode())
+        p.stdin.flush()
+        seen = wait_for(p, "you> ").replace("you> ", "").strip()
+        rows.append((case, seen.splitlines()[-1][:150] if seen else "(the prompt again)", "-", time.time() - t0))
+    t0 = time.time()
+    p.stdin.close()  # Ctrl-D
+    rows.append(("chat: EOF (Ctrl-D) at the prompt", "(a new line; the chat ends)", p.wait(60), time.time() - t0))
+    p = chat()
+    wait_for(p, "you> ")
+    t0 = time.time()
+    p.send_signal(signal.SIGINT)
+    rows.append(("chat: Ctrl-C at the prompt", "(a new line; the chat ends)", p.wait(60), time.time() - t0))
+    out = tempfile.mkdtemp()
+    p = subprocess.Popen([sys.executable, "train.py", "--out_dir", out], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    wait_for(p, "step 1:", 300)
+    t0 = time.time()
+    p.send_signal(signal.SIGINT)
+    said = wait_for(p, "--resume`", 120).strip().splitlines()[-1].replace(out, "OUT")
+    rows.append(("training: Ctrl-C", said, p.wait(60), time.time() - t0))
+    shutil.rmtree(out)
+    t0 = time.time()
+    r = subprocess.run([sys.executable, "train.py", "--model", "distilbert/distilbert-base-cased"], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=300)
+    rows.append(("hub model id, offline, HF_HUB_OFFLINE=1 set", r.stderr.strip().splitlines()[0], r.returncode, time.time() - t0))
+    return rows
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--markdown", action="store_true")
@@ -125,9 +177,12 @@ def main():
         rc, message, seconds, traceback = run(case, d)
         ok = rc != 0 and case[2] in message and not traceback
         message = message.replace(d, "DIR").replace("|", "\\|")
-        print(f"| {case[0]} | `{message}` | {rc} | {seconds:.1f} |" if args.markdown else
+        print(f"| {case[0]} | `` {message} `` | {rc} | {seconds:.1f} |" if args.markdown else
               f"{'ok  ' if ok else 'FAIL'} {seconds:5.1f}s rc={rc} {case[0]}\n       {message}")
     shutil.rmtree(d)
+    for case, message, rc, seconds in interactive():
+        message = message.replace("|", "\\|")
+        print(f"| {case} | `` {message} `` | {rc} | {seconds:.1f} |" if args.markdown else f"     {seconds:5.1f}s rc={rc} {case}\n       {message}")
 
 
 if __name__ == "__main__":
