@@ -77,7 +77,7 @@ def get_args(argv=None):
     return p.parse_args(argv)
 
 
-@checks.out_of_memory("Lower --gen_length.")
+@checks.friendly_exit("Lower --gen_length.")
 def main(argv=None):
     args = get_args(argv)
     checks.sampling(args, context=2, prompt_len=1, blocks=False)  # the flags alone; the room left is checked for every message

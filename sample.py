@@ -95,7 +95,7 @@ def show(tok, x, mask_id):
     print(("\033[2J\033[H" if sys.stdout.isatty() else "") + text + "\n", flush=True)
 
 
-@checks.out_of_memory("Lower --n (the samples are one batch) or --gen_length.")
+@checks.friendly_exit("Lower --n (the samples are one batch) or --gen_length.")
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--ckpt", default=None, help="folder saved by train.py or a hub id (default: out/, else the shipped model)")

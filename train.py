@@ -87,7 +87,7 @@ def val_nelbo(model, x0, mask_id, eos, bos=None, draws=2, batch_size=64):
     return total / draws / real_tokens(x0, eos, bos)
 
 
-@checks.out_of_memory("Lower --batch_size (and raise --grad_accum to keep the batch the same) or --seq_len.")
+@checks.friendly_exit("Lower --batch_size (and raise --grad_accum to keep the batch the same) or --seq_len.")
 def main(argv=None):
     args = get_args(argv)
     state = resume(args.out_dir) if args.resume else None  # what Ctrl-C saved: optimizer, schedule, RNG states, step

@@ -150,6 +150,14 @@ def interactive():
     t0 = time.time()
     p.send_signal(signal.SIGINT)
     rows.append(("chat: Ctrl-C at the prompt", "(a new line; the chat ends)", p.wait(60), time.time() - t0))
+    p = subprocess.Popen([sys.executable, "-u", "sample.py", "--n", "64"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    wait_for(p, "model:")
+    time.sleep(2)
+    t0 = time.time()
+    p.send_signal(signal.SIGINT)
+    said = p.stderr.read().decode().strip()
+    rows.append(("sampling: Ctrl-C", said, p.wait(60), time.time() - t0))
     out = tempfile.mkdtemp()
     p = subprocess.Popen([sys.executable, "train.py", "--out_dir", out], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE)

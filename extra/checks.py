@@ -2,7 +2,7 @@
 traceback from deep inside a library, each answered with one line that says what to do. Every check ends the
 program with `error: ...` on stderr and exit status 1 (a SystemExit, so a notebook or a test sees it too).
 tests/test_reliability.py has one test per case."""
-import functools, json, os, re
+import functools, json, os, re, sys
 
 import torch
 
@@ -165,18 +165,22 @@ def storyworld_model(ckpt, what):
              f"`python extra/evaluate.py --ckpt {ckpt} --data FILE`")
 
 
-def out_of_memory(advice):
-    """Decorator: an allocation that fails (GPU or CPU) ends with a hint at the flag to lower."""
+def friendly_exit(memory_advice):
+    """Decorator for a script's main(): running out of memory (GPU or CPU) ends with a hint at the flag to lower, and
+    a Ctrl-C that nothing else handled ends with "interrupted" and status 130; no traceback either way."""
     def wrap(main):
         @functools.wraps(main)
         def run(*a, **k):
             try:
                 return main(*a, **k)
+            except KeyboardInterrupt:
+                print("\ninterrupted", file=sys.stderr)
+                raise SystemExit(130)
             except RuntimeError as e:  # torch.OutOfMemoryError (CUDA) is a RuntimeError; so is the CPU allocator's
                 if not isinstance(e, torch.OutOfMemoryError) and "can't allocate memory" not in str(e):
                     raise
                 size = re.search(r"allocate (\d+) bytes", str(e))  # the CPU allocator's message is a long one
                 fail("out of memory (" + (f"{int(size[1]) / 2**30:.1f} GiB more were needed" if size else
-                                          str(e).split(". ")[0][:120]) + f"). {advice}")
+                                          str(e).split(". ")[0][:120]) + f"). {memory_advice}")
         return run
     return wrap

@@ -171,6 +171,16 @@ def test_chat_survives_long_and_non_ascii_input():
     assert "no room for an answer" in out and out.count("bot>") == 3
 
 
+def test_ctrl_c_while_sampling_ends_quietly():
+    p = subprocess.Popen([sys.executable, "-u", "sample.py", "--n", "64"], cwd=ROOT, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, env=dict(os.environ, HF_HUB_OFFLINE="1"))
+    assert p.stdout.readline().startswith("model:")
+    time.sleep(2)  # loading (~1 s), then 64 stories (~45 s): the signal comes while it denoises
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 130 and err.strip() == "interrupted", err
+
+
 def test_ctrl_c_at_the_chat_prompt_leaves_quietly():
     p = chat()
     assert p.stdout.readline().startswith("chatting with")  # flushed when input() shows its prompt
