@@ -1,7 +1,7 @@
 """Plumbing that gets text and models into train.py and sample.py, kept out of them so that they read
 as the algorithms: datasets (the story world, a hub dataset, a local file), the tokenizer trained at
 start-up, the from-scratch model presets, checkpoint loading and atomic saving, readable hub errors."""
-import argparse, contextlib, itertools, json, os, shutil, signal, socket, sys, time, zlib
+import argparse, contextlib, itertools, json, os, shutil, signal, socket, sys, threading, time, zlib
 
 import torch
 from transformers import (AutoConfig, AutoModelForMaskedLM, AutoTokenizer, DistilBertConfig, DistilBertForMaskedLM,
@@ -222,7 +222,8 @@ class interruptible:
     that all of them stop after the same step (one tiny all-reduce per step when there are several processes)."""
     def __enter__(self):
         self.requested = 0  # when the first signal came
-        self.previous = {s: signal.signal(s, self.handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        in_main = threading.current_thread() is threading.main_thread()  # only there can Python catch signals
+        self.previous = {s: signal.signal(s, self.handle) for s in (signal.SIGINT, signal.SIGTERM)} if in_main else {}
         return self
 
     def handle(self, signum, frame):

@@ -188,3 +188,18 @@ def test_ctrl_c_at_the_chat_prompt_leaves_quietly():
     p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=60)
     assert p.returncode == 0 and "Traceback" not in err, err
+
+
+def test_the_ctrl_c_guard_also_runs_off_the_main_thread():
+    """Python catches signals only on the main thread: elsewhere (a training run started in a thread) the guard
+    installs nothing and the loop runs as usual, instead of failing with 'signal only works in main thread'."""
+    import threading
+    one_process = type("Acc", (), {"num_processes": 1})()
+    seen = []
+    t = threading.Thread(target=lambda: seen.append(loading.interruptible().__enter__()(one_process)))
+    t.start()
+    t.join()
+    assert seen == [False]
+    with loading.interruptible() as stop:  # on the main thread: the handler is installed, then put back
+        assert signal.getsignal(signal.SIGINT) == stop.handle and not stop(one_process)
+    assert signal.getsignal(signal.SIGINT) != stop.handle
