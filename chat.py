@@ -80,7 +80,7 @@ def get_args(argv=None):
 @checks.friendly_exit("Lower --gen_length.")
 def main(argv=None):
     args = get_args(argv)
-    checks.sampling(args, context=2, prompt_len=1, blocks=False)  # the flags alone; the room left is checked for every message
+    checks.sampling(args)  # the flags alone; the room left is checked for every message
     shipped = os.path.join(os.path.dirname(os.path.abspath(__file__)), "extra", "checkpoint_sft")
     if args.ckpt is None:
         args.ckpt = "out_sft" if os.path.isdir("out_sft") else shipped

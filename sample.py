@@ -125,10 +125,10 @@ def main(argv=None):
     model, tok, metrics = load(ckpt)
     bos = [] if bos_id(tok) is None else [bos_id(tok)]  # the anchor every training row started with
     x = torch.tensor([bos + tok(args.prompt, add_special_tokens=False)["input_ids"]] * args.n, dtype=torch.long)  # (n, P)
-    room = context(model, metrics) - x.shape[1]
+    room = (n_ctx := context(model, metrics)) - x.shape[1]
     args.gen_length = args.gen_length or (room - room % 4 or room)
     args.block_length = args.block_length or (args.gen_length // 4 if args.gen_length % 4 == 0 else args.gen_length)
-    checks.sampling(args, context(model, metrics), x.shape[1])  # every argument that cannot work, said now
+    checks.sampling(args, n_ctx, x.shape[1])  # every argument that cannot work, said now
     out = generate(model, x, steps=args.steps or args.gen_length, gen_length=args.gen_length, temperature=args.temperature,
                    block_length=args.block_length, remasking=args.remasking, mask_id=tok.mask_token_id,
                    threshold=args.threshold, edits=args.edits, edit_threshold=args.edit_threshold, on_step=(lambda c: show(tok, c, tok.mask_token_id)) if args.show else None)

@@ -2,7 +2,7 @@
 sees, and how long it takes to see it. Each case runs the real script the way a user would (a new process, the
 hub unreachable, HF_HUB_OFFLINE not set) on small models and files built here; the table is the one in README.md.
 
-    python extra/bad_inputs.py                 # ~3 minutes on 2 CPU cores: every case, its message and its time
+    python extra/bad_inputs.py                 # ~3.5 minutes on 2 CPU cores: every case, its message and its time
     python extra/bad_inputs.py --markdown      # the same as a Markdown table
 
 tests/test_reliability.py runs the same cases in-process (faster) and asserts each message.

@@ -4,14 +4,15 @@ DDP run on the CPU (gloo, batch 8 per rank), each in its own empty working direc
 status, the seconds, the validation -ELBO at every evaluation, whether the two ranks' losses differ at step 1 (each
 draws its own t and masks), and whether anything but out/ appeared in the working directory (only rank 0 writes).
 
-    python extra/benchmark_ddp.py                  # ~10 minutes on 2 CPU cores (200 steps, 10 two-process runs)
+    python extra/benchmark_ddp.py                  # ~9 minutes on 2 CPU cores (200 steps, 10 two-process runs)
 """
 import argparse, json, os, socket, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def train(work, processes, args):
+def command(processes, args):
+    """train.py as one process, or as a real DDP run of several on the CPU (gloo), on a free port; and its env."""
     cmd = [sys.executable, os.path.join(ROOT, "train.py"), *args]
     if processes > 1:
         with socket.socket() as s:
@@ -19,9 +20,13 @@ def train(work, processes, args):
             port = str(s.getsockname()[1])
         cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes),
                "--main_process_port", port, *cmd[1:]]
+    return cmd, dict(os.environ, ACCELERATE_USE_CPU="1", HF_HUB_OFFLINE="1")
+
+
+def train(work, processes, args):
+    cmd, env = command(processes, args)
     t0 = time.time()
-    p = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=1800,
-                       env=dict(os.environ, ACCELERATE_USE_CPU="1", HF_HUB_OFFLINE="1"))
+    p = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=1800, env=env)
     seconds = time.time() - t0
     metrics = os.path.join(work, "out", "metrics.json")
     log = json.load(open(metrics))["log"] if os.path.exists(metrics) else []

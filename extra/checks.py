@@ -124,10 +124,10 @@ def training(args):
         fail("--mixed_precision fp16 needs a GPU; on a CPU use bf16 (if it computes bf16 natively) or no")
 
 
-def sampling(args, context, prompt_len, blocks=True):
-    """Arguments of sample.py and chat.py that cannot work, said before any model pass. blocks=False (chat.py, which
-    fits its blocks to the room each message leaves): only the flags themselves."""
-    if prompt_len >= context:
+def sampling(args, context=None, prompt_len=0):
+    """Arguments of sample.py and chat.py that cannot work, said before any model pass. Without a context (chat.py,
+    which fits its blocks to the room each message leaves): only the flags themselves."""
+    if context is not None and prompt_len >= context:
         fail(f"the prompt is {prompt_len} tokens and the model reads at most {context}: no room to write. "
              "Shorten the prompt")
     for name in ("n", "steps", "gen_length", "block_length"):
@@ -141,7 +141,7 @@ def sampling(args, context, prompt_len, blocks=True):
             fail(f"--{name} is a probability: it must be in (0, 1] (got {value}); 0.9 is a good start")
     if args.edits < 0:
         fail(f"--edits must be >= 0 (got {args.edits})")
-    if not blocks:
+    if context is None:
         return
     if prompt_len + args.gen_length > context:
         fail(f"the prompt ({prompt_len} tokens) + --gen_length {args.gen_length} is more than the model reads "

@@ -257,7 +257,7 @@ def resolve(args):
     """train.py's flags whose defaults depend on others: the preset's batch size, steps and learning rate (5e-5 to
     fine-tune a pretrained model), the pretrained model of --sft. --resume: the interrupted run's own flags."""
     if args.resume:
-        resume(args.out_dir)  # says so if there is nothing to resume
+        resumable(args.out_dir)  # says so if there is nothing to resume
         saved = json.load(open(os.path.join(args.out_dir, "metrics.json")))["args"]
         print(f"resuming the run in {args.out_dir}/ with its own flags", file=sys.stderr)
         return argparse.Namespace(**{**saved, "resume": True, "out_dir": args.out_dir})
@@ -274,14 +274,19 @@ def resolve(args):
     return args
 
 
-def resume(out_dir):
-    """--resume: the training state that Ctrl-C saved in out_dir (optimizer, schedule, RNG states, step, log)."""
+def resumable(out_dir):
+    """The path of the training state that Ctrl-C saved in out_dir, or a message that there is none."""
     finish_save(out_dir)
     path = os.path.join(out_dir, "training_state.pt")
     if not os.path.exists(path):
         checks.fail(f"nothing to resume in '{out_dir}/': it has no training_state.pt (a run writes one when it is "
                     "interrupted with Ctrl-C). Pass the --out_dir of the interrupted run, or start anew without --resume")
-    return torch.load(path, weights_only=True)
+    return path
+
+
+def resume(out_dir):
+    """--resume: the training state that Ctrl-C saved in out_dir (optimizer, schedule, RNG states, step, log)."""
+    return torch.load(resumable(out_dir), weights_only=True)
 
 
 def restore(state, acc, opt, sched):
