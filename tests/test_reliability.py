@@ -1,7 +1,7 @@
 """Reliability: every bad input of the catalogue (extra/bad_inputs.py) ends in one clear line; a save killed at
 any moment leaves a complete checkpoint; Ctrl-C saves a resumable one and --resume ends where a straight run ends;
 two processes train like one; the chat REPL survives what people type."""
-import glob, json, os, runpy, shutil, signal, socket, subprocess, sys, time
+import glob, json, os, runpy, shutil, signal, subprocess, sys, time
 
 import pytest
 import torch
@@ -9,7 +9,7 @@ from safetensors.torch import load_file
 from transformers import ModernBertConfig, ModernBertForMaskedLM
 
 from conftest import ROOT
-from extra import bad_inputs, checks, loading
+from extra import bad_inputs, benchmark_ddp, checks, loading
 
 
 @pytest.fixture(scope="module")
@@ -90,16 +90,9 @@ def test_a_save_killed_at_any_moment_leaves_the_old_or_the_new_checkpoint(tmp_pa
     assert {"replace", "rmtree", "dump", "save"} <= set(calls)
 
 
-def launch(args, cwd, processes=1, **kw):
-    cmd = [sys.executable, os.path.join(ROOT, "train.py"), *args]
-    if processes > 1:  # a real 2-rank DDP run on the CPU (gloo), as ENVIRONMENT.md measured it
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes),
-               "--main_process_port", str(port), os.path.join(ROOT, "train.py"), *args]
-    env = dict(os.environ, HF_HUB_OFFLINE="1", ACCELERATE_USE_CPU="1")
-    return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+def launch(args, cwd, processes=1):
+    cmd, env = benchmark_ddp.command(processes, args)  # several processes: real DDP on the CPU, as ENVIRONMENT.md measured
+    return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def weights(folder):
@@ -190,7 +183,7 @@ def test_ctrl_c_at_the_chat_prompt_leaves_quietly():
     assert p.returncode == 0 and "Traceback" not in err, err
 
 
-def test_the_ctrl_c_guard_also_runs_off_the_main_thread():
+def test_the_ctrl_c_guard_runs_off_the_main_thread_and_catches_sigterm():
     """Python catches signals only on the main thread: elsewhere (a training run started in a thread) the guard
     installs nothing and the loop runs as usual, instead of failing with 'signal only works in main thread'."""
     import threading
@@ -202,4 +195,7 @@ def test_the_ctrl_c_guard_also_runs_off_the_main_thread():
     assert seen == [False]
     with loading.interruptible() as stop:  # on the main thread: the handler is installed, then put back
         assert signal.getsignal(signal.SIGINT) == stop.handle and not stop(one_process)
+        os.kill(os.getpid(), signal.SIGTERM)  # a cluster taking the machine back: the same flag as Ctrl-C
+        time.sleep(0.1)
+        assert stop(one_process)
     assert signal.getsignal(signal.SIGINT) != stop.handle
