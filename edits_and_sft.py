@@ -26,6 +26,8 @@ import os
 import torch
 import torch.nn.functional as F
 
+from extra import checks
+
 ROLES = ["<|system|>", "<|user|>", "<|assistant|>"]
 # subtle: the generation prompt ends with <|assistant|>; the response starts right after the last one of them.
 CHAT_TEMPLATE = ("{% for m in messages %}{{ '<|' + m['role'] + '|>' + m['content'] }}{% endfor %}"
@@ -151,7 +153,6 @@ def read_conversations(dataset, split="train"):
         from extra import storychat
         return (t["messages"] for t in storychat.train_tasks()) if split == "train" else \
             iter([t["messages"] for t in storychat.valid_tasks()])
-    from extra import checks
     from extra.loading import hub_guard
     checks.missing_path(dataset, "dataset file")
     if os.path.exists(dataset):
@@ -178,10 +179,10 @@ def sft_data(dataset, tok, L, n_val, model=None):
             for n, (row, _) in enumerate(sft_rows(read_conversations(dataset), tok, L, bos), 1):
                 yield row
             if n == 0:
-                raise SystemExit(f"error: no training conversation of {dataset} fits in --seq_len {L}; raise --seq_len")
+                checks.fail(f"no training conversation of {dataset} fits in --seq_len {L}; raise --seq_len")
     val = [row for row, _ in sft_rows(read_conversations(dataset, "valid"), tok, L, bos)][:n_val]
     if not val:
-        raise SystemExit(f"error: no validation conversation of {dataset} fits in --seq_len {L}; raise --seq_len")
+        checks.fail(f"no validation conversation of {dataset} fits in --seq_len {L}; raise --seq_len")
     return endless(), val, None
 
 
