@@ -13,13 +13,14 @@ The answer is written in semi-autoregressive blocks after the prompt and ends at
 its length (it learned to write EOS filler after a response), not the canvas, and once every block so far holds an
 EOS no further block is computed.
 """
-import argparse, os, sys
+import argparse, sys
 
 import torch
 
 from edits_and_sft import ensure_chat_template
 from extra import checks
-from extra.loading import bos_id, context, load
+from extra.loading import SHIPPED_SFT, bos_id, context, default_checkpoint, load
+from extra.render import canvas_text
 from sample import decode, generate
 
 
@@ -55,7 +56,7 @@ def live_view(tok):
         ids = canvas.tolist()
         if tok.eos_token_id in ids:
             ids = ids[:ids.index(tok.eos_token_id)]
-        text = "".join("░" if i == tok.mask_token_id else tok.decode([i], skip_special_tokens=True) for i in ids)
+        text = canvas_text(tok, ids, tok.mask_token_id)
         print("\033[s" + text + "\033[K\033[u", end="", flush=True)  # save cursor, draw, restore
     return draw
 
@@ -81,14 +82,9 @@ def get_args(argv=None):
 def main(argv=None):
     args = get_args(argv)
     checks.sampling(args)  # the flags alone; the room left is checked for every message
-    shipped = os.path.join(os.path.dirname(os.path.abspath(__file__)), "extra", "checkpoint_sft")
-    if args.ckpt is None:
-        args.ckpt = "out_sft" if os.path.isdir("out_sft") else shipped
-        if not os.path.isdir(args.ckpt):
-            sys.exit("error: no chat model yet. Fine-tune one with `python train.py --sft --out_dir out_sft` (~10 minutes "
-                     "on 2 CPU cores, on top of out/ or the shipped model), then run chat.py again.")
-        print(f"model: {args.ckpt}" + (" (the shipped story-world chat model; make your own with train.py --sft)"
-                                       if args.ckpt == shipped else ""), file=sys.stderr)
+    if args.ckpt is None:  # out_sft/ of `python train.py --sft --out_dir out_sft`, else the shipped one
+        args.ckpt, which = default_checkpoint("out_sft", SHIPPED_SFT)
+        print(f"model: {args.ckpt}{which}", file=sys.stderr)
     torch.manual_seed(args.seed)
     model, tok, args.context = load_chat(args.ckpt)
     live = live_view(tok) if sys.stdout.isatty() and not args.no_show else None

@@ -26,7 +26,8 @@ import os
 import torch
 import torch.nn.functional as F
 
-from extra import checks
+from extra import checks, storychat
+from extra.loading import bos_id, hub_guard, load_data
 
 ROLES = ["<|system|>", "<|user|>", "<|assistant|>"]
 # subtle: the generation prompt ends with <|assistant|>; the response starts right after the last one of them.
@@ -34,22 +35,18 @@ CHAT_TEMPLATE = ("{% for m in messages %}{{ '<|' + m['role'] + '|>' + m['content
                  "{% if add_generation_prompt %}<|assistant|>{% endif %}")
 
 
-def add_arguments(p):
-    """train.py's switches for this module."""
-    p.add_argument("--sft", action="store_true", help="supervised fine-tuning on conversations ('messages'), from --model "
-                   "(default: out/, else the shipped model); --dataset storyworld means the story-world chat tasks")
-    p.add_argument("--edits", action="store_true", help="Seed Diffusion curriculum: after --edit_start, also corrupt visible tokens")
-    p.add_argument("--edit_start", type=float, default=0.8, help="fraction of the steps trained with masks only")
-    p.add_argument("--edit_rate", type=float, default=0.2, help="a visible token is replaced with probability edit_rate * t")
-    return p
-
-
-def pretrained_default():
-    """What --sft starts from without --model: out/ from train.py, else the shipped story-world model."""
-    return "out" if os.path.isdir("out") else os.path.join(os.path.dirname(os.path.abspath(__file__)), "extra", "checkpoint")
-
-
 # ---------------------------------------------------------------------------------------------- 1. edits
+
+def corruption(args, objective):
+    """train.py's corruption, chosen once: a function (step, x0, xt, masked, p_mask, keep) -> (xt,
+    loss function). Without --edits, or before edit_start: xt as it is, and the objective. After it:
+    Seed Diffusion's stage 2, visible tokens corrupted too (edit_corrupt) and scored (edit_loss)."""
+    def corrupt(step, x0, xt, masked, p_mask, keep):
+        if args.edits and edit_stage(step, args.max_steps, args.edit_start):
+            return edit_corrupt(x0, xt, masked, p_mask, keep, args.edit_rate)[0], edit_loss
+        return xt, objective
+    return corrupt
+
 
 def edit_stage(step, max_steps, edit_start):
     """The curriculum: False (masking only) up to edit_start * max_steps, True after.
@@ -88,6 +85,8 @@ def revise(x, logits, lo, hi, counts, edit_threshold, max_edits, mask_id):
     edit_threshold on another token, write that token. counts (B, L) of revisions per position bounds it: a
     position is revised at most max_edits times, so no pair of tokens can flip-flop forever.
     logits (B, hi - lo, V) are the model's, for those positions. Returns the number of tokens changed."""
+    logits = logits.double()
+    logits[..., mask_id] = -float("inf")  # SUBS: [MASK] is never a revision
     probs = logits.softmax(-1)
     conf, best = probs.max(-1)                                                      # (B, hi - lo)
     seg = x[:, lo:hi]
@@ -131,13 +130,6 @@ def sft_rows(conversations, tok, L, bos):
             yield prompt + response + [tok.eos_token_id] * (L - len(prompt) - len(response)), len(prompt)
 
 
-def prompt_mask(x0, tok):
-    """(B, L) True on the prompt: every position up to and including the last <|assistant|> token of the row."""
-    is_turn = x0 == tok.convert_tokens_to_ids("<|assistant|>")
-    last = torch.where(is_turn, torch.arange(x0.shape[1], device=x0.device), -1).max(1).values  # (B,)
-    return torch.arange(x0.shape[1], device=x0.device)[None] <= last[:, None]
-
-
 def sft_loss(logits, x0, masked, p_mask, mask_id, keep):
     """LLaDA's SFT loss: per row, sum over masked response tokens of CE / p_mask, divided by the response length
     (the EOS filler counts); averaged over the rows."""
@@ -150,10 +142,8 @@ def read_conversations(dataset, split="train"):
     """Conversations (lists of messages): the story-world chat tasks, a .jsonl file with a "messages" field per
     line, or a hub dataset with a "messages" column (streamed)."""
     if dataset == "storyworld":
-        from extra import storychat
         return (t["messages"] for t in storychat.train_tasks()) if split == "train" else \
             iter([t["messages"] for t in storychat.valid_tasks()])
-    from extra.loading import hub_guard
     checks.missing_path(dataset, "dataset file")
     if os.path.exists(dataset):
         convs = checks.jsonl(dataset, "messages", checks.conversation)
@@ -166,33 +156,29 @@ def read_conversations(dataset, split="train"):
                 if (i % 100 == 0) == (split != "train"))
 
 
+def training_data(args, tok, model):
+    """train.py's rows: conversations with --sft (sft_data), else documents (extra.loading.load_data).
+    (endless training rows, validation rows, validation texts or None); a row is (ids, n_keep)."""
+    if args.sft:
+        return sft_data(args.dataset, tok, args.seq_len, args.n_val, model)
+    return load_data(args.dataset, tok, args.seq_len, args.n_val)
+
+
 def sft_data(dataset, tok, L, n_val, model=None):
-    """(endless training rows, validation rows, None) of conversations, like extra.loading.load_data. Gives tok (and
-    model) a chat template and role tokens first if it has none."""
-    from extra.loading import bos_id
+    """(endless training rows, validation rows, None) of conversations, like extra.loading.load_data: each
+    row is (L ids, n_keep), n_keep the length of its prompt, which is never masked. Gives tok (and model)
+    a chat template and role tokens first if it has none."""
     ensure_chat_template(tok, model)
     bos = [] if bos_id(tok) is None else [bos_id(tok)]
 
     def endless():
         while True:
             n = 0
-            for n, (row, _) in enumerate(sft_rows(read_conversations(dataset), tok, L, bos), 1):
+            for n, row in enumerate(sft_rows(read_conversations(dataset), tok, L, bos), 1):
                 yield row
             if n == 0:
                 checks.fail(f"no training conversation of {dataset} fits in --seq_len {L}; raise --seq_len")
-    val = [row for row, _ in sft_rows(read_conversations(dataset, "valid"), tok, L, bos)][:n_val]
+    val = list(sft_rows(read_conversations(dataset, "valid"), tok, L, bos))[:n_val]
     if not val:
         checks.fail(f"no validation conversation of {dataset} fits in --seq_len {L}; raise --seq_len")
     return endless(), val, None
-
-
-@torch.no_grad()
-def val_sft(model, x0, tok, batch_size=64):
-    """The SFT loss (per response token, filler included) on validation rows, with fixed noise."""
-    from train import forward_process
-    g, total = torch.Generator(x0.device).manual_seed(1234), 0.0
-    for xb in x0.split(batch_size):
-        keep = prompt_mask(xb, tok)
-        xt, masked, p_mask = forward_process(xb, tok.mask_token_id, generator=g, keep=keep)
-        total += sft_loss(model(input_ids=xt).logits, xb, masked, p_mask, tok.mask_token_id, keep).item() * len(xb)
-    return total / len(x0)

@@ -55,7 +55,7 @@ CASES = [
     ("weights file cut short", "sample.py --ckpt {d}/damaged", "damaged or cut short"),
     ("story-world probe on another model", "extra/probe_agreement.py --ckpt {d}/mlm", "not a story-world model"),
     ("story-world evaluation on another model", "extra/evaluate.py --ckpt {d}/mlm --n 2", "not a story-world model"),
-    ("story-world chat tasks on another model", "extra/storychat.py --eval {d}/mlm", "not a story-world model"),
+    ("story-world chat tasks on another model", "extra/evaluate_chat.py --ckpt {d}/mlm", "not a story-world model"),
     ("--resume with nothing to resume", "train.py --resume --out_dir {d}/empty_run", "nothing to resume"),
 ]
 

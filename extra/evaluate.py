@@ -23,7 +23,7 @@ import torch.nn.functional as F
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from extra import checks, storyworld
-from extra.loading import bos_id, load, read_texts, rows
+from extra.loading import SHIPPED_AR, SHIPPED_EDITS, bos_id, load, read_texts, rows
 from extra.train_ar import sample as sample_gpt, scored
 from sample import decode, generate, sample_tokens
 
@@ -98,7 +98,7 @@ def likelihood(model, tok, x, texts, is_ar, draws=16, batch_size=32):
                 perplexity=math.exp(total / n_tok))
 
 
-JUDGE = os.path.join(ROOT, "extra", "checkpoint_ar")  # the shipped GPT baseline, as a judge of sample quality
+JUDGE = SHIPPED_AR  # the shipped GPT baseline, as a judge of sample quality
 
 
 @torch.no_grad()
@@ -233,7 +233,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--ckpt", default=None, help="diffusion checkpoint (default: results/diffusion with --train, else out/)")
     p.add_argument("--ar_ckpt", default=None, help="GPT checkpoint from extra/train_ar.py (default: results/ar with --train)")
-    p.add_argument("--edits_ckpt", default=os.path.join(ROOT, "extra", "checkpoint_edits"),
+    p.add_argument("--edits_ckpt", default=SHIPPED_EDITS,
                    help="a model trained with train.py --edits, sampled with and without edits (skipped if missing)")
     p.add_argument("--train", action="store_true", help="train both models first, with the same wall-clock budget")
     p.add_argument("--data", default=None, help="only the likelihood, of this .txt/.jsonl file or hub dataset")

@@ -1,7 +1,7 @@
 """Plumbing that gets text and models into train.py and sample.py, kept out of them so that they read
 as the algorithms: datasets (the story world, a hub dataset, a local file), the tokenizer trained at
 start-up, the from-scratch model presets, checkpoint loading and atomic saving, readable hub errors."""
-import argparse, contextlib, itertools, json, os, shutil, signal, socket, sys, threading, time, zlib
+import contextlib, itertools, json, os, shutil, signal, socket, sys, threading, time, zlib
 
 import torch
 from transformers import (AutoConfig, AutoModelForMaskedLM, AutoTokenizer, DistilBertConfig, DistilBertForMaskedLM,
@@ -11,6 +11,12 @@ from transformers.utils import logging as hf_logging
 from extra import checks, storyworld
 
 hf_logging.disable_progress_bar()  # "Loading weights: 100%" bars for a 20 MB model are noise
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHIPPED = os.path.join(ROOT, "extra", "checkpoint")  # the story-world model `python sample.py` uses
+SHIPPED_SFT = os.path.join(ROOT, "extra", "checkpoint_sft")  # its chat (SFT) model, for chat.py
+SHIPPED_EDITS = os.path.join(ROOT, "extra", "checkpoint_edits")  # trained with train.py --edits
+SHIPPED_AR = os.path.join(ROOT, "extra", "checkpoint_ar")  # the GPT baseline (extra/train_ar.py)
 
 # From-scratch models; the tokenizer is trained on the dataset at start-up, so they fix no vocabulary.
 # Measured on 2 CPU cores: tiny ~9 min, long ~35 min, tiny-distilbert 9 min but a far worse bound (2.65 against 0.77
@@ -70,6 +76,40 @@ def from_scratch(preset, dataset, seq_len):
     return build_model(preset, tok, seq_len), tok
 
 
+def model_and_tokenizer(args, acc, resumed=False):
+    """train.py's model: the interrupted run's (--resume), a pretrained encoder (--model), or a preset
+    from scratch with a byte-level BPE trained on the data. Says how big they are."""
+    if resumed or args.model:
+        model, tok, _ = load(args.out_dir if resumed else args.model, args.seq_len)
+    else:
+        model, tok = from_scratch(args.preset, args.dataset, args.seq_len)
+    acc.print(f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, "
+              f"vocabulary {len(tok)}")
+    return model, tok
+
+
+def accelerator(args):
+    """accelerate's Accelerator for train.py, with every core in use and progress printed at once."""
+    from accelerate import Accelerator
+    acc = Accelerator(gradient_accumulation_steps=args.grad_accum,
+                      mixed_precision=args.mixed_precision)
+    use_the_cores(acc)  # accelerate launch sets OMP_NUM_THREADS=1 on a CPU
+    sys.stdout.reconfigure(line_buffering=True)  # progress lines show up at once, even in a log file
+    return acc
+
+
+def share(rows, acc, state=None):
+    """This rank's share of an endless stream of rows (every num_processes-th one), after the rows
+    that an interrupted run (state) had already read."""
+    skip = acc.process_index + (state["rows_seen"] if state else 0)
+    return itertools.islice(rows, skip, None, acc.num_processes)
+
+
+def real_tokens(x0, eos, bos):
+    """Tokens that carry information: the text and its EOS (not BOS, not the filler after it)."""
+    return ((x0 != eos) & (x0 != bos)).sum(1).add(1).clamp(max=x0.shape[1]).sum().item()
+
+
 def use_the_cores(acc):
     """accelerate launch sets OMP_NUM_THREADS=1 (one thread: ~40% slower here); give each process its share."""
     if acc.device.type == "cpu":
@@ -112,17 +152,31 @@ def rows(texts, tok, L, eos):
 
 
 def load_data(dataset, tok, L, n_val):
-    """(endless iterator of training rows, validation rows, validation texts or None)."""
-    eos = tok.eos_token_id
-    if os.path.exists(dataset):  # hold out 1% of the rows by hash (rows, not documents: a book is one document)
+    """(endless iterator of training rows, validation rows, validation texts or None). A row is a pair
+    (L token ids, n_keep): its first n_keep positions (the BOS) are never masked, as in edits_and_sft's
+    SFT rows, where they are the whole prompt."""
+    eos, n_keep = tok.eos_token_id, int(bos_id(tok) is not None)
+    if os.path.exists(dataset):  # hold out 1% of the rows by hash (rows, not documents: a book is one)
         every = list(rows(read_texts(dataset), tok, L, eos))
         held = [zlib.crc32(str(r).encode()) % 100 == 0 for r in every]
         held[-1] = held[-1] or not any(held)  # a tiny file still gets one validation row
-        train = [r for r, h in zip(every, held) if not h] or every
-        return itertools.cycle(train), [r for r, h in zip(every, held) if h][:n_val], None
+        train = [(r, n_keep) for r, h in zip(every, held) if not h] or [(r, n_keep) for r in every]
+        return itertools.cycle(train), [(r, n_keep) for r, h in zip(every, held) if h][:n_val], None
     val_texts = list(itertools.islice(read_texts(dataset, "valid"), n_val))
     endless = itertools.chain.from_iterable(read_texts(dataset, "train") for _ in itertools.count())
-    return rows(endless, tok, L, eos), list(rows(val_texts, tok, L, eos))[:n_val], val_texts
+    val = [(r, n_keep) for r in rows(val_texts, tok, L, eos)][:n_val]
+    return ((r, n_keep) for r in rows(endless, tok, L, eos)), val, val_texts
+
+
+def batch(rows, device=None):
+    """(x0 (B, L) token ids, keep (B, L) True where never masked) of a list of (ids, n_keep) rows.
+    >>> x0, keep = batch([([5, 6, 7], 1), ([5, 8, 9], 2)])
+    >>> keep.tolist()
+    [[True, False, False], [True, True, False]]"""
+    ids, n_keep = zip(*rows)
+    x0 = torch.tensor(ids, device=device)                                           # (B, L)
+    keep = torch.arange(x0.shape[1], device=device)[None] < torch.tensor(n_keep, device=device)[:, None]
+    return x0, keep
 
 
 @contextlib.contextmanager
@@ -170,6 +224,17 @@ def load(ckpt, seq_len=None):
 def context(model, metrics):
     """How many tokens (prompt + answer) a checkpoint reads: its training length, else its position limit."""
     return metrics.get("args", {}).get("seq_len") or model.config.max_position_embeddings
+
+
+def default_checkpoint(trained, shipped):
+    """(folder, a note saying which): `trained` (the user's own run) if it exists, else the shipped
+    model; with neither, a message that says how to train one."""
+    if os.path.isdir(trained):
+        return trained, f" ({trained}/ from train.py)"
+    if not os.path.isdir(shipped):
+        checks.fail(f"no model yet in {trained}/. Train one with `python train.py` (add --sft for a "
+                    "chat model; ~10 minutes on 2 CPU cores), then run this again.")
+    return shipped, " (shipped with the project; train your own with train.py)"
 
 
 def bf16_is_fast():
@@ -244,6 +309,20 @@ class interruptible:
             signal.signal(s, handler)
 
 
+def save_run(acc, model, tok, args, step, opt, sched, log, t0, true_h):
+    """The end of train.py: rank 0 saves the model, its tokenizer and metrics.json; a run that was
+    interrupted before max_steps also saves what --resume needs (every rank takes part)."""
+    seconds = time.time() - t0
+    resumable = None
+    if step < args.max_steps:
+        resumable = training_state(acc, step, opt, sched, log, seconds, args)
+    if acc.is_main_process:
+        metrics = dict(dataset=args.dataset, val_nelbo_per_token=log[-1]["val_nelbo_per_token"],
+                       true_entropy_per_token=true_h, steps=step, seconds=round(seconds, 1),
+                       args=vars(args), log=log)
+        save(args.out_dir, acc.unwrap_model(model), tok, metrics, resumable)
+
+
 def training_state(acc, step, opt, sched, log, seconds, args):
     """Everything --resume needs besides the weights. Called on every rank: each rank's RNG state is gathered."""
     from accelerate.utils import gather_object
@@ -251,27 +330,6 @@ def training_state(acc, step, opt, sched, log, seconds, args):
     return dict(step=step, rows_seen=step * args.batch_size * args.grad_accum * acc.num_processes, log=log,
                 optimizer=opt.state_dict(), scheduler=sched.state_dict(), seconds=seconds, args=vars(args),
                 rng=gather_object([rng]) if acc.num_processes > 1 else [rng])
-
-
-def resolve(args):
-    """train.py's flags whose defaults depend on others: the preset's batch size, steps and learning rate (5e-5 to
-    fine-tune a pretrained model), the pretrained model of --sft. --resume: the interrupted run's own flags."""
-    if args.resume:
-        resumable(args.out_dir)  # says so if there is nothing to resume
-        saved = json.load(open(os.path.join(args.out_dir, "metrics.json")))["args"]
-        print(f"resuming the run in {args.out_dir}/ with its own flags", file=sys.stderr)
-        return argparse.Namespace(**{**saved, "resume": True, "out_dir": args.out_dir})
-    from edits_and_sft import pretrained_default
-    checks.training(args)
-    if os.path.exists(os.path.join(args.out_dir, "training_state.pt")):
-        print(f"note: {args.out_dir}/ holds an interrupted run, which this one will replace when it saves; to continue "
-              f"that one instead: python train.py --out_dir {args.out_dir} --resume", file=sys.stderr)
-    args.model = args.model or (pretrained_default() if args.sft else None)
-    preset = PRESETS[args.preset]
-    args.batch_size = args.batch_size or preset["batch"]
-    args.max_steps = args.max_steps or preset["steps"]
-    args.lr = args.lr or (preset["lr"] if args.model is None or args.sft else 5e-5)
-    return args
 
 
 def resumable(out_dir):

@@ -10,7 +10,7 @@ of its derivation (the hero's name and kind, the plot, the lost toy and its colo
 Splits: a task is in the validation split iff its story is (storyworld.is_valid_split), so they are disjoint.
 
     python extra/storychat.py --sample 3                 # print some tasks
-    python extra/storychat.py --eval out_sft --n 90      # answer held-out tasks with chat.py's defaults, score them
+    python extra/evaluate_chat.py --ckpt out_sft --n 90  # answer held-out tasks with chat.py, score them
 """
 import argparse, os, random, sys
 
@@ -122,44 +122,11 @@ def valid_tasks(n=300):
     return [task(rng, s, kinds[i % 3]) for i, s in enumerate(storyworld.valid_stories(n))]
 
 
-def evaluate(ckpt, n, chat_args=()):
-    """Answer n held-out tasks with chat.py and score them: instruction satisfaction (write), exact match (ask,
-    follow-up), how many answers ended with EOS before the canvas was full, and answer lengths per kind."""
-    import chat
-    from edits_and_sft import render
-    from extra.loading import bos_id
-    args = chat.get_args(["--ckpt", ckpt, *chat_args])
-    from extra import checks
-    model, tok, args.context = chat.load_chat(ckpt)
-    checks.storyworld_model(ckpt, "the story-world chat tasks")
-    score = {k: [] for k in ("write", "ask", "follow-up")}
-    ended, words, skipped, n_done = 0, {k: [] for k in score}, 0, 0
-    for t in valid_tasks(n):
-        prompt, reference = render(tok, t["messages"], [bos_id(tok)])
-        if len(prompt) + len(reference) > args.context:  # the task itself does not fit the model's context
-            skipped += 1
-            continue
-        reply, done = chat.answer(model, tok, t["messages"][:-1], args)
-        n_done += 1
-        ended += done
-        words[t["kind"]].append(len(reply.split()))
-        score[t["kind"]].append(satisfies(reply, t["constraints"])[0] if t["kind"] == "write" else reply.strip() == t["answer"])
-    out = {k: f"{sum(v)}/{len(v)}" for k, v in score.items()}
-    out.update(ended_with_eos=f"{ended}/{n_done}", skipped_too_long=skipped, median_words={k: sorted(v)[len(v) // 2] for k, v in words.items() if v})
-    return out
-
-
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sample", type=int, default=3, help="print this many validation tasks")
-    p.add_argument("--eval", default=None, help="an SFT checkpoint to score on held-out tasks")
-    p.add_argument("--n", type=int, default=90, help="held-out tasks to score (a third of each kind)")
-    a, rest = p.parse_known_args()
-    if a.eval:
-        import json
-        print(json.dumps(evaluate(a.eval, a.n, rest)))
-    else:
-        for t in valid_tasks(a.sample):
-            for m in t["messages"]:
-                print(f"[{m['role']}] {m['content']}")
-            print(f"  -> {t.get('constraints') or t.get('answer')}\n")
+    a = p.parse_args()
+    for t in valid_tasks(a.sample):
+        for m in t["messages"]:
+            print(f"[{m['role']}] {m['content']}")
+        print(f"  -> {t.get('constraints') or t.get('answer')}\n")

@@ -1,11 +1,11 @@
-"""The story world: a tiny probabilistic program that writes children's stories with an exact log p.
+"""The story world: a tiny probabilistic program that writes children's stories with exact log p.
 
 The world
 ---------
-A hero (a girl, a boy, or an animal such as a cat, a fox or an owl, with a name and the right he/she)
-lives through one of six little plots: losing a toy and finding it, making a new friend, sharing a
-snack, being brave at night, a trip, and helping an animal in trouble. Each plot is a list of
-sentences; most sentences have three or four wordings, a few are optional, and some are dialogue.
+A hero (a girl, a boy, or an animal such as a cat, a fox or an owl, with a name and the right
+he/she) lives through one of six little plots: losing a toy and finding it, making a new friend,
+sharing a snack, being brave at night, a trip, and helping an animal in trouble. Each plot is a list
+of sentences; most sentences have three or four wordings, a few are optional, and some are dialogue.
 The stories are 60-130 words long and use a few hundred distinct words, so a ~4M-parameter model
 can learn to write *valid* ones from a few million tokens.
 
@@ -15,8 +15,8 @@ The whole world is one function, `story(r)`. It asks a recorder `r` for every ra
   r.choose(label, options)   a fresh choice (the wording of a sentence, whether to add an optional
                              sentence, which plot, ...);
   r.latent(key, label, options)  a fact that must stay the same all story long (the hero's name,
-                             the lost toy and its colour, ...). I pick it lazily at its first use and
-                             remember it, so every choice is visible in the text right after it.
+                             the lost toy and its colour, ...). I pick it lazily at its first use
+                             and remember it, so every choice shows in the text right after it.
   r.say(text)                emit text.
 Two recorders run the very same function, so the generator and the checker cannot drift apart:
   * `Writer` draws each choice from a random.Random and adds log p(option) -> (text, log p);
@@ -27,9 +27,19 @@ Two recorders run the very same function, so the generator and the checker canno
     and its log p is exact. If there is none, a relaxed replay lets latent facts deviate at a later
     use, and each deviation becomes a readable problem ("hero's name: 'Lily', later 'Tom'").
 
+Grading
+-------
+`check` says valid or not; `grade(text)` gives the same parse's verdict in numbers (how many
+sentences fit the grammar in their place, and the problems counted by kind), and `grade_all(texts)`
+sums them up for a batch of model samples ("share of sentences that fit").
+
 Run `python extra/storyworld.py --stats`, `--sample 3` or `--check "Once upon a time, ..."`.
+The per-token figures of --stats are for the tokenizer of `--tokenizer DIR`, a model's folder
+(default: the shipped model, extra/checkpoint). This file imports nothing of the project.
 """
 import argparse
+import bisect
+import json
 import math
 import os
 import random
@@ -42,7 +52,8 @@ from functools import lru_cache
 # ----------------------------------------------------------------------------------------------
 # The data tables. Small on purpose: every extra option costs the model vocabulary and entropy.
 
-KINDS = ("child", "cat", "dog", "bunny", "fox", "owl", "bear", "duck", "mouse", "pig", "lion", "hen")
+KINDS = ("child", "cat", "dog", "bunny", "fox", "owl", "bear", "duck", "mouse", "pig", "lion",
+         "hen")
 NAMES = {"girl": ("Lily", "Mia", "Sue", "Anna", "Lucy", "Emma", "Zoe", "Amy", "Ella", "Rose"),
          "boy": ("Tom", "Ben", "Max", "Sam", "Leo", "Tim", "Jack", "Finn", "Bob", "Dan")}
 ALL_NAMES = NAMES["girl"] + NAMES["boy"]
@@ -65,7 +76,8 @@ BUDDIES = ("puppy", "kitten", "bird", "frog", "squirrel", "lamb", "turtle", "owl
 BUDDY_NAMES = ("Pip", "Dot", "Bo", "Kiki", "Nuts", "Sunny")
 TREATS = ("apple", "orange", "cookie", "cupcake", "banana", "pear")
 HIDINGS = ("bush", "bench", "big leaf", "box", "tree", "rock")
-HOBBIES = ("play outside", "sing songs", "draw pictures", "read books", "dance", "run and jump", "play ball", "swim")
+HOBBIES = ("play outside", "sing songs", "draw pictures", "read books", "dance", "run and jump",
+           "play ball", "swim")
 GAMES = ("tag", "hide and seek", "catch")
 # trouble -> how the hero fixes it (the fix must follow the trouble: a checked constraint)
 TROUBLES = {"stuck in a deep hole": "pulled it out with a long stick",
@@ -75,10 +87,13 @@ TROUBLES = {"stuck in a deep hole": "pulled it out with a long stick",
 
 
 # ----------------------------------------------------------------------------------------------
-# The recorders. The story only ever calls choose / latent / say, so it never knows which one runs.
+# The recorders. The story only ever calls choose / latent / say / begin_sentence, so it never
+# knows which one runs.
 
 def option_logp(n, weights, k):
-    """log p of option k out of n (uniform unless weights are given). Shared so both sides agree to the bit."""
+    """log p of option k out of n (uniform unless weights are given).
+
+    Shared so both sides agree to the bit."""
     if weights is None:
         return -math.log(n)
     return math.log(weights[k] / sum(weights))
@@ -104,7 +119,7 @@ class Writer:
     def say(self, text):
         self.parts.append(text)
 
-    def begin_sentence(self):
+    def begin_sentence(self, template=None):
         return bool(self.parts)  # True -> a space goes before the new sentence
 
 
@@ -116,7 +131,11 @@ class Replayer:
     """Parses: replays the story along a prefix of choice indices, pruning on the first mismatch.
 
     In relaxed mode a latent fact that is already known may deviate at a later use; the deviation is
-    recorded as a problem, formatted with the text said right after it (the offending word).
+    recorded as a problem, formatted with the text said right after it (the offending word). Each
+    deviation is also recorded in events as (problem, position of the offending word), even when
+    the same problem was already seen (problems holds each message once, for check's report).
+    If the target ends inside a piece of text the story says, pos is set to the target's end before
+    the replay gives up: pos == len(target) then means the target is a prefix of a story.
     """
 
     def __init__(self, target, prefix, relaxed=False):
@@ -125,6 +144,7 @@ class Replayer:
         self.fresh = []  # (choice number, number of options) for choices beyond the prefix
         self.i, self.pos, self.line_start, self.logp = 0, 0, 0, 0.0
         self.memo, self.taken, self.problems, self.pending = {}, [], [], None
+        self.events, self.plot_at = [], None  # plot_at: pos when the plot was chosen
 
     def branch(self, n):
         i = self.i
@@ -140,6 +160,8 @@ class Replayer:
         k = self.branch(len(options))
         self.logp += option_logp(len(options), weights, k)
         self.taken.append((label, options[k]))
+        if label == "plot":
+            self.plot_at = self.pos
         return options[k]
 
     def latent(self, key, label, options, alternatives=None):
@@ -159,11 +181,18 @@ class Replayer:
 
     def say(self, text):
         if not self.target.startswith(text, self.pos):
+            rest = len(self.target) - self.pos
+            if rest < len(text) and text.startswith(self.target[self.pos:]):
+                self.pos = len(self.target)  # the target stops inside this text: a story's prefix
             raise Prune
         if self.pending:
             label, old = self.pending
             said = text.strip()
-            msg = label(self.memo, old, said) if callable(label) else f"{label}: {old!r}, later {said!r}"
+            if callable(label):
+                msg = label(self.memo, old, said)
+            else:
+                msg = f"{label}: {old!r}, later {said!r}"
+            self.events.append((msg, self.pos + len(text) - len(text.lstrip())))
             if msg not in self.problems:
                 self.problems.append(msg)
             self.pending = None
@@ -171,7 +200,7 @@ class Replayer:
                 raise Prune
         self.pos += len(text)
 
-    def begin_sentence(self):
+    def begin_sentence(self, template=None):
         self.line_start = self.pos
         return self.pos > 0
 
@@ -190,8 +219,9 @@ def an(word):
 
 @lru_cache(maxsize=None)
 def compile_template(template):
-    """'{He} saw {a buddy} [today|again].' -> pieces: literal strings, slots (fill, cap, article) and
-    inline word choices (a tuple of words): ((he, True, False), ' saw ', (buddy, False, True), ' ', ('today', 'again'), '.')"""
+    """'{He} saw {a buddy} [today|again].' -> pieces: literal strings, slots (fill, cap, article)
+    and inline word choices (a tuple of words):
+    ((he, True, False), ' saw ', (buddy, False, True), ' ', ('today', 'again'), '.')"""
     pieces = []
     for i, part in enumerate(re.split(r"\{([^}]*)\}|\[([^\]]*)\]", template)):
         if part is None or (i % 3 == 0 and not part):
@@ -210,7 +240,7 @@ def compile_template(template):
 def line(r, *variants):
     """Say one sentence (or a short group of them), in one of the given wordings."""
     template = variants[0] if len(variants) == 1 else r.choose("wording", variants)
-    sep = " " if r.begin_sentence() else ""
+    sep = " " if r.begin_sentence(template) else ""
     for piece in compile_template(template):
         if piece.__class__ is str:
             text = piece
@@ -249,7 +279,8 @@ def hero_noun(memo):
 
 
 def pronoun_problem(memo, old, said):
-    return f"pronoun for {memo.get('name', 'the hero')} ({an(hero_noun(memo))} {hero_noun(memo)}): {said!r}"
+    noun = hero_noun(memo)
+    return f"pronoun for {memo.get('name', 'the hero')} ({an(noun)} {noun}): {said!r}"
 
 
 def noun_problem(memo, old, said):
@@ -281,16 +312,21 @@ def toy(r):
 
 def found_toy(r):
     def problem(memo, old, said):
-        return f"object found (the {said}) is not the one lost (the {memo.get('colour', '')} {old})".replace("  ", " ")
+        lost = f"{memo.get('colour', '')} {old}".strip()
+        return f"object found (the {said}) is not the one lost (the {lost})"
     return r.latent("toy", problem, TOYS)
 
 
 def colour(r):
-    return r.latent("colour", lambda m, old, said: f"colour of the {m.get('toy', 'toy')}: {old!r}, later {said!r}", COLOURS)
+    def problem(m, old, said):
+        return f"colour of the {m.get('toy', 'toy')}: {old!r}, later {said!r}"
+    return r.latent("colour", problem, COLOURS)
 
 
 def size(r):
-    return r.latent("size", lambda m, old, said: f"size of the {m.get('toy', 'toy')}: {old!r}, later {said!r}", SIZES)
+    def problem(m, old, said):
+        return f"size of the {m.get('toy', 'toy')}: {old!r}, later {said!r}"
+    return r.latent("size", problem, SIZES)
 
 
 def a_toy(r):
@@ -305,11 +341,15 @@ def place(r):
 
 
 def sight(r):
-    return PLACES[r.latent("place", lambda m, old, said: f"at the {old} the hero saw {said!r}", tuple(PLACES))][0]
+    def problem(m, old, said):
+        return f"at the {old} the hero saw {said!r}"
+    return PLACES[r.latent("place", problem, tuple(PLACES))][0]
 
 
 def activity(r):
-    return PLACES[r.latent("place", lambda m, old, said: f"at the {old} the hero {said!r}", tuple(PLACES))][1]
+    def problem(m, old, said):
+        return f"at the {old} the hero {said!r}"
+    return PLACES[r.latent("place", problem, tuple(PLACES))][1]
 
 
 def trouble(r):
@@ -324,7 +364,8 @@ def fix(r):
 
 SLOTS = {
     "name": name, "noun": noun,
-    "he": pronoun("he"), "his": pronoun("his"), "him": pronoun("him"), "himself": pronoun("himself"),
+    "he": pronoun("he"), "his": pronoun("his"), "him": pronoun("him"),
+    "himself": pronoun("himself"),
     "pal": lambda r: r.latent("pal", "companion", PALS),
     "toy": toy, "found_toy": found_toy, "colour": colour, "size": size, "a_toy": a_toy,
     "place": place, "sight": sight, "activity": activity,
@@ -573,7 +614,8 @@ def sample_story(rng):
 
 
 def is_valid_split(text):
-    # a stable hash of the text decides the split, so train and validation are disjoint by construction
+    # a stable hash of the text decides the split, so train and validation are disjoint by
+    # construction
     return zlib.crc32(text.encode()) % 100 == 0
 
 
@@ -611,22 +653,25 @@ def normalize(text):
 def parse(text, story_fn=story, relaxed=False):
     """Depth-first search over choice sequences of story_fn that print exactly text.
 
-    Returns (derivations, furthest): each derivation is a dict(choices, logp, problems); furthest is
-    (position, start of its sentence, problems) of the replay that matched the most characters.
+    Returns (derivations, furthest): each derivation is a dict(choices, logp, problems, events);
+    furthest is (position, start of its sentence, problems, replayer) of the replay that matched the
+    most characters (position == len(text): the text is a prefix of a story, or a whole one).
     """
-    found, furthest, stack = [], (0, 0, []), [[]]
+    found, furthest, stack = [], (0, 0, [], None), [[]]
     while stack:
         r = Replayer(text, stack.pop(), relaxed)
         try:
             story_fn(r)
             if r.pos == len(text):
-                found.append(dict(choices=r.taken, logp=r.logp, problems=r.problems))
+                found.append(dict(choices=r.taken, logp=r.logp, problems=r.problems,
+                                  events=r.events))
             else:
                 r.line_start = r.pos  # the story ended but the text goes on
         except Prune:
             pass
-        if r.pos > furthest[0] or (r.pos == furthest[0] and len(r.problems) < len(furthest[2])):
-            furthest = (r.pos, r.line_start, r.problems)
+        if (furthest[3] is None or r.pos > furthest[0]
+                or (r.pos == furthest[0] and len(r.problems) < len(furthest[2]))):
+            furthest = (r.pos, r.line_start, r.problems, r)
         for i, n in reversed(r.fresh):  # queue the untried options, keeping depth-first order
             base = r.path[:i]
             stack.extend(base + [k] for k in range(n - 1, 0, -1))
@@ -634,7 +679,9 @@ def parse(text, story_fn=story, relaxed=False):
 
 
 def derivations(text, story_fn=story):
-    """All strict derivations of text: a list of (choices, log p), choices a list of (label, option)."""
+    """All strict derivations of text: a list of (choices, log p).
+
+    choices is a list of (label, option)."""
     found, _ = parse(normalize(text), story_fn)
     return [(d["choices"], d["logp"]) for d in found]
 
@@ -645,24 +692,68 @@ def log_prob(text):
     return found[0][1] if len(found) == 1 else None
 
 
+def sentence_ends(s):
+    """Where the sentences of s end: after each . ! ? that is outside quotes and ends a word.
+
+    >>> sentence_ends('Tom ran. "Hi. Yes!" he said. Fine')
+    [8, 28]
+    """
+    quoted, out = False, []
+    for i, c in enumerate(s):
+        if c == '"':
+            quoted = not quoted
+        elif c in ".!?" and not quoted and (i + 1 == len(s) or s[i + 1] == " "):
+            out.append(i + 1)
+    return out
+
+
+_SPEECH = re.compile(r"\b(said|asked|cried|whispered|told|shouted|replied)\b")
+
+
+def split_sentences(text):
+    """The sentences of a normalised text; an unfinished tail counts as one.
+
+    " ".join(split_sentences(text)) == text. A sentence ends where sentence_ends says, and also
+    after a quote that ends in . ! ? unless the words after it, up to the next end, say who spoke
+    (and do not open a new quote): '"Where is my ball?" Lily asked.' is one sentence,
+    '"What is your name?" The cat smiled.' two. (check() numbers sentences by sentence_ends.)
+
+    >>> split_sentences('Tom ran. "Hi. Yes!" he said. Fine')
+    ['Tom ran.', '"Hi. Yes!" he said.', 'Fine']
+    >>> split_sentences('"Look!" Tom said. "Wow!" "Hi!" said Sue. He ran.')
+    ['"Look!" Tom said.', '"Wow!"', '"Hi!" said Sue.', 'He ran.']
+    """
+    ends = sentence_ends(text)
+    quoted, extra = False, []
+    for i, c in enumerate(text):
+        if c != '"':
+            continue
+        quoted = not quoted
+        if not quoted and text[i - 1] in ".!?" and text[i + 1:i + 2] == " ":
+            upto = next((e for e in ends if e > i), len(text))
+            if text[i + 2:i + 3] == '"' or not _SPEECH.search(text, i + 1, upto):
+                extra.append(i + 1)
+    out, start = [], 0
+    for end in sorted(ends + extra):
+        out.append(text[start:end])
+        start = end + 1
+    if start < len(text):
+        out.append(text[start:])
+    return out
+
+
 def sentence_at(text, start):
-    """(number, text) of the sentence starting at character start; sentences end at . ! ? outside quotes."""
-    def ends(s):
-        quoted, out = False, []
-        for i, c in enumerate(s):
-            if c == '"':
-                quoted = not quoted
-            elif c in ".!?" and not quoted and (i + 1 == len(s) or s[i + 1] == " "):
-                out.append(i + 1)
-        return out
+    """(number, text) of the sentence starting at character start (sentences: sentence_ends)."""
     start = start + (text[start:start + 1] == " ")
-    number = 1 + len(ends(text[:start]))
-    rest = ends(text[start:])
+    number = 1 + len(sentence_ends(text[:start]))
+    rest = sentence_ends(text[start:])
     return number, text[start:start + rest[0]] if rest else text[start:]
 
 
 def surface_problems(text):
-    """Cheap checks that name a typical slip directly (they add to, not replace, the parse's verdict)."""
+    """Cheap checks that name a typical slip directly.
+
+    They add to, not replace, the parse's verdict."""
     problems = []
     if not re.search(r"[.!?]\"?$", text):
         problems.append("the text does not end with a full sentence (missing final period?)")
@@ -688,18 +779,304 @@ def check(text, story_fn=story):
     if relaxed:
         best = min(relaxed, key=lambda d: len(d["problems"]))
         return False, problems + best["problems"]
-    if furthest[0] == len(text):  # every sentence fits (up to the relaxed problems) but the story goes on
+    if furthest[0] == len(text):  # all fits (up to the relaxed problems) but the story goes on
         number, _ = sentence_at(text, len(text))
-        return False, problems + furthest[2] + [f"the story is unfinished: it stops after sentence {number - 1}"]
+        unfinished = f"the story is unfinished: it stops after sentence {number - 1}"
+        return False, problems + furthest[2] + [unfinished]
     number, sentence = sentence_at(text, furthest[1])
     return False, problems + [f"sentence {number} does not fit any template: {sentence!r}"]
 
 
 # ----------------------------------------------------------------------------------------------
+# Grading: the checker's verdict in numbers, so that samples that are almost valid show progress.
+
+# Problem kinds, in the order grade() lists them. What each one counts:
+#   repeat        a sentence said again right after itself (counted on the text: each extra copy)
+#   a_an          'a' before a vowel or 'an' before a consonant (counted on the text: each slip)
+#   name          the hero's name changed                      ("hero's name: 'Lily', later 'Mia'")
+#   pronoun       a he/she/his/her/him/himself that does not fit the hero
+#   hero          the hero's species or boy/girl word changed   ("Lily is a girl, later 'boy'")
+#   object        the lost toy, its colour or size, or the snack changed; found a different toy
+#   place         the place changed, or what the hero saw or did there belongs to another place
+#   character     the companion (mom, dad...), the other animal or its name changed
+#   out_of_place  a sentence of this story's plot (or of the beginning or the end) in the wrong
+#                 place: a sentence skipped, two swapped, or one said again later
+#   plot_mix      a sentence of another plot
+#   no_template   a sentence that fits no template at all
+#   unfinished    the text stops before the story ends (or in the middle of a sentence); empty text
+#   other         anything else (the help does not fit the trouble, the hobby changed, ambiguous)
+PROBLEM_KINDS = ("repeat", "a_an", "name", "pronoun", "hero", "object", "place", "character",
+                 "out_of_place", "plot_mix", "no_template", "unfinished", "other")
+
+# How check()'s problem strings start (see the labels and *_problem functions above): first match
+_KIND_OF_PROBLEM = tuple((re.compile(pattern), kind) for pattern, kind in (
+    (r"hero's name:", "name"),
+    (r"pronoun for ", "pronoun"),
+    (r"object found |the lost toy:|colour of the |size of the |the snack:", "object"),
+    (r"hero's (kind|gender):|.* is an? [\w ]+, later '", "hero"),
+    (r"place:|at the \w+ the hero ", "place"),
+    (r"companion:|the other animal:|the new friend's name:", "character"),
+    (r"'an?' before a ", "a_an"),
+    (r"the text does not end with a full sentence|the story is unfinished|empty text",
+     "unfinished"),
+    (r"sentence \d+ does not fit any template", "no_template"),
+))
+
+
+def problem_kind(problem):
+    """The kind (one of PROBLEM_KINDS) of one of check()'s problem strings.
+
+    >>> problem_kind("hero's name: 'Lily', later 'Mia'")
+    'name'
+    >>> problem_kind("Lily is a girl, later 'boy'"), problem_kind("pronoun for Lily (a girl): 'He'")
+    ('hero', 'pronoun')
+    >>> problem_kind("colour of the ball: 'red', later 'blue'"), problem_kind("ambiguous: 2 ...")
+    ('object', 'other')
+    """
+    for pattern, kind in _KIND_OF_PROBLEM:
+        if pattern.match(problem):
+            return kind
+    return "other"
+
+
+def fix_articles(sentence):
+    """(sentence with 'a'/'an' put right, number of fixes): the a_an slips of surface_problems.
+
+    >>> fix_articles("A owl ate an cake and a apple.")
+    ('An owl ate a cake and an apple.', 3)
+    """
+    sentence, n = re.subn(r"\b([Aa]) (?=[aeiouAEIOU])", r"\1n ", sentence)
+    sentence, m = re.subn(r"\b([Aa])n (?=[^aeiouAEIOU\W])", r"\1 ", sentence)
+    return sentence, n + m
+
+
+class _TemplateCollector:
+    """A recorder that walks one plot (with the beginning and the end) taking every optional line
+    and writes down every template it passes, all wordings of each line (via begin_sentence)."""
+
+    def __init__(self, plot):
+        self.plot, self.memo, self.templates = plot, {}, []
+
+    def choose(self, label, options, weights=None):
+        if label == "plot":
+            return self.plot
+        if label == "wording":
+            self.templates.extend(options)
+        return options[0]
+
+    def latent(self, key, label, options, alternatives=None):
+        return self.memo.setdefault(key, options[0])
+
+    def say(self, text):
+        pass
+
+    def begin_sentence(self, template=None):
+        self.templates.append(template)
+        return False
+
+
+@lru_cache(maxsize=None)
+def _sentence_templates():
+    """{plot: its templates cut into single sentences} (each with the beginning and the end)."""
+    out = {}
+    for plot in PLOTS:
+        c = _TemplateCollector(plot)
+        story(c)
+        out[plot] = tuple(dict.fromkeys(s for t in dict.fromkeys(c.templates)
+                                        for s in split_sentences(t)))
+    return out
+
+
+@lru_cache(maxsize=None)
+def _literals(template):
+    return tuple(p.strip() for p in compile_template(template) if p.__class__ is str and p.strip())
+
+
+@lru_cache(maxsize=4096)
+def plots_fitting(sentence):
+    """The plots with a template sentence that says sentence, latent facts aside (a frozenset).
+
+    A template that says two sentences counts as two; the beginning and the end of the story
+    belong to every plot.
+
+    >>> sorted(p.__name__ for p in plots_fitting("Soon it was time to go home."))
+    ['a_trip', 'new_friend']
+    >>> len(plots_fitting("Tom was a little cat who lived in a big house.")), plots_fitting("Hi.")
+    (6, frozenset())
+    """
+    def fits(template):
+        if not all(piece in sentence for piece in _literals(template)):
+            return False  # a quick filter: the literal words must all be there
+        return bool(parse(sentence, lambda r: line(r, template))[0])
+    return frozenset(plot for plot, templates in _sentence_templates().items()
+                     if any(fits(t) for t in templates))
+
+
+def grade(text):
+    """The checker's verdict in numbers: dict(valid, sentences, fitting, problems).
+
+    sentences  the number of sentences in the normalised text (split_sentences: a sentence ends at
+               . ! ? outside quotes, or after a quote that no 'said' follows; an unfinished tail
+               counts as one).
+    fitting    how many of them the parse accepts in their place, counted from the start:
+               - a sentence that repeats the one before it (back to back) is a "repeat" and does
+                 not fit; the copies are dropped and the rest is parsed without them (so one
+                 repeat costs one sentence, not the rest of the story). 'a'/'an' slips are put
+                 right before parsing; their sentences are "a_an" and do not fit.
+               - if the (relaxed) parse accepts the whole text, every sentence fits except those
+                 with a problem attached (a changed name, a wrong pronoun, ...: the relaxed
+                 parse's deviations, each placed in the sentence of its offending word).
+               - if the text is a story's beginning but stops early, the same, and the story is
+                 "unfinished" (a last sentence cut off in the middle does not fit).
+               - otherwise the parse breaks off at the first sentence that does not fit any
+                 template in its place (the parser's furthest match); the sentences before it fit
+                 unless they have a problem attached, and it and every sentence after it do not
+                 (the parser cannot tell where the story would pick up again). The breaking
+                 sentence is "out_of_place" if it fits a template of the story's own plot (or of
+                 the beginning or the end; or of any plot, if the story broke off before its plot
+                 showed), "plot_mix" if it fits one of another plot only, else "no_template".
+    problems   {kind: count} for the kinds in PROBLEM_KINDS (only those that occur, in that order).
+               Each occurrence counts: two wrong pronouns are 2. Repeats and a_an slips are
+               counted on the whole text, the parse's problems only before the breaking sentence.
+    A valid story is dict(valid=True, sentences=n, fitting=n, problems={}).
+
+    >>> text = valid_stories(1)[0]
+    >>> g = grade(text)
+    >>> g["valid"], g["fitting"] == g["sentences"] == len(split_sentences(text)), g["problems"]
+    (True, True, {})
+    >>> s = split_sentences(text)
+    >>> grade(" ".join(s[:2] + s[1:]))["problems"]  # the second sentence twice
+    {'repeat': 1}
+    >>> grade(" ".join(s[:3] + ["The moon ate a sock."] + s[4:]))
+    {'valid': False, 'sentences': 13, 'fitting': 3, 'problems': {'no_template': 1}}
+    >>> grade(" ".join(s[:3]))
+    {'valid': False, 'sentences': 3, 'fitting': 3, 'problems': {'unfinished': 1}}
+    """
+    text = normalize(text)
+    sentences = split_sentences(text)
+    out = dict(valid=False, sentences=len(sentences), fitting=0, problems={})
+    if not text:
+        out["problems"] = {"unfinished": 1}
+        return out
+    found, _ = parse(text)
+    if found:
+        out.update(valid=len(found) == 1, fitting=len(sentences))
+        out["problems"] = {} if len(found) == 1 else {"other": 1}  # ambiguous
+        return out
+    counts = dict.fromkeys(PROBLEM_KINDS, 0)
+    # kept: the sentences parsed (repeats dropped, articles fixed); faulty: numbers of those with
+    # a problem attached
+    kept, faulty = [], set()
+    for i, s in enumerate(sentences):
+        if i and s == sentences[i - 1]:
+            counts["repeat"] += 1
+            continue
+        s, slips = fix_articles(s)
+        if slips:
+            counts["a_an"] += slips
+            faulty.add(len(kept))
+        kept.append(s)
+    body = " ".join(kept)
+    starts, ends = [], []
+    for s in kept:
+        starts.append(ends[-1] + 1 if ends else 0)
+        ends.append(starts[-1] + len(s))
+    complete = bool(re.search(r"[.!?]\"?$", body))  # the last sentence is a whole one
+    found = parse(body)[0] if body != text else []
+    if found:
+        upto, events = len(kept), []
+    else:
+        found, furthest = parse(body, relaxed=True)
+        if found:
+            upto, events = len(kept), min(found, key=lambda d: len(d["events"]))["events"]
+        else:
+            upto = next((j for j, end in enumerate(ends) if end > furthest[0]), len(kept))
+            if upto < len(kept) - 1 and furthest[0] >= starts[upto]:
+                # a template that says two sentences may break in the second: did this one fit?
+                prefix = parse(body[:ends[upto]], relaxed=True)[1]
+                if prefix[0] == ends[upto]:
+                    furthest, upto = prefix, upto + 1
+            if upto >= len(kept) - (not complete):
+                counts["unfinished"] = 1
+            else:
+                r = furthest[3]
+                plot = None  # the story's plot, if one of its sentences fits before the break
+                if r.plot_at is not None and any(r.plot_at < st for st in starts[:upto]):
+                    plot = next(option for label, option in r.taken if label == "plot")
+                plots = plots_fitting(kept[upto])
+                kind = ("no_template" if not plots else
+                        "out_of_place" if plot is None or plot in plots else "plot_mix")
+                counts[kind] += 1
+            events = furthest[3].events if furthest[3] is not None else []
+    for problem, pos in events:
+        j = bisect.bisect_right(starts, pos) - 1
+        if j < upto:
+            counts[problem_kind(problem)] += 1
+            faulty.add(j)
+    if not complete:
+        counts["unfinished"] = 1
+        faulty.add(len(kept) - 1)
+    out["fitting"] = sum(1 for j in range(min(upto, len(kept))) if j not in faulty)
+    out["problems"] = {kind: n for kind, n in counts.items() if n}
+    return out
+
+
+def grade_all(texts):
+    """grade() summed over texts: dict(n, valid, sentences, fitting, fitting_share,
+    problems_per_story, by_kind).
+
+    fitting_share = fitting / sentences over all texts (0.0 for no sentences) is the one number
+    to print next to validity; by_kind adds up the problems of every text.
+
+    >>> s = split_sentences(valid_stories(1)[0])
+    >>> grade_all([" ".join(s), " ".join(s[:2] + s[1:]), " ".join(s[:3])])
+    ... # doctest: +NORMALIZE_WHITESPACE
+    {'n': 3, 'valid': 1, 'sentences': 30, 'fitting': 29, 'fitting_share': 0.9666666666666667,
+     'problems_per_story': 0.6666666666666666, 'by_kind': {'repeat': 1, 'unfinished': 1}}
+    """
+    grades = [grade(t) for t in texts]
+    sentences = sum(g["sentences"] for g in grades)
+    fitting = sum(g["fitting"] for g in grades)
+    by_kind = {kind: sum(g["problems"].get(kind, 0) for g in grades) for kind in PROBLEM_KINDS}
+    by_kind = {kind: n for kind, n in by_kind.items() if n}
+    return dict(n=len(grades), valid=sum(g["valid"] for g in grades), sentences=sentences,
+                fitting=fitting, fitting_share=fitting / sentences if sentences else 0.0,
+                problems_per_story=sum(by_kind.values()) / len(grades) if grades else 0.0,
+                by_kind=by_kind)
+
+
+# ----------------------------------------------------------------------------------------------
 # Statistics.
 
+
+def report(texts, as_json=False):
+    """sample.py's verdicts: each text with whether it is a valid story and, if not, why; then the
+    validity rate and the graded measure (grade_all). as_json: one JSON object per text, no summary."""
+    n_valid = 0
+    for text in texts:
+        valid, problems = check(text)
+        n_valid += valid
+        if as_json:
+            print(json.dumps(dict(text=text, valid=valid, problems=problems, grade=grade(text))))
+        else:
+            print(f"{text}\n  -> {'valid' if valid else 'INVALID: ' + '; '.join(problems)}\n")
+    if not as_json and texts:
+        g = grade_all(texts)
+        kinds = ", ".join(f"{k} {v}" for k, v in g["by_kind"].items()) or "none"
+        print(f"valid stories: {n_valid}/{len(texts)} ({100 * n_valid / len(texts):.0f}%)\n"
+              f"sentences that fit their place: {g['fitting']}/{g['sentences']} "
+              f"({100 * g['fitting_share']:.0f}%); problems: {kinds}")
+
+
+def true_entropy(texts, n_tokens):
+    """The exact entropy of these stories in nats per token: -sum log p(text) / n_tokens."""
+    return -sum(map(log_prob, texts)) / n_tokens
+
 def entropy(n=10000, seed=1234, tokenize=None):
-    """Monte Carlo entropy: H = E[-log p(story)], with its standard error, plus words (and tokens)."""
+    """Monte Carlo entropy: H = E[-log p(story)], with its standard error, plus words per story.
+
+    tokenize (text -> list of token ids; None: no token figures) adds tokens per story (with the
+    EOS the model also predicts) and nats per token."""
     rng = random.Random(seed)
     nats, words, tokens = [], [], []
     for _ in range(n):
@@ -708,11 +1085,13 @@ def entropy(n=10000, seed=1234, tokenize=None):
         words.append(len(text.split()))
         if tokenize is not None:
             tokens.append(len(tokenize(text)) + 1)  # +1: the EOS token the model also predicts
-    out = dict(n=n, nats_per_story=statistics.fmean(nats), nats_per_story_se=statistics.stdev(nats) / math.sqrt(n),
+    out = dict(n=n, nats_per_story=statistics.fmean(nats),
+               nats_per_story_se=statistics.stdev(nats) / math.sqrt(n),
                words_per_story=statistics.fmean(words), words_min=min(words), words_max=max(words),
                nats_per_word=sum(nats) / sum(words))
     if tokens:
-        out.update(tokens_per_story=statistics.fmean(tokens), nats_per_token=sum(nats) / sum(tokens),
+        out.update(tokens_per_story=statistics.fmean(tokens),
+                   nats_per_token=sum(nats) / sum(tokens),
                    nats_per_token_se=out["nats_per_story_se"] / statistics.fmean(tokens))
     return out
 
@@ -721,24 +1100,27 @@ def vocabulary(texts):
     return {w.strip('.,!?"').lower() for t in texts for w in t.split()} - {""}
 
 
-def _default_tokenize():
-    """The project's tokenizer (train.build_tokenizer), trained on story-world text, if train.py imports."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    if root not in sys.path:
-        sys.path.insert(0, root)
-    try:
-        from train import build_tokenizer
-    except Exception as e:  # train.py missing or broken: fall back to words
-        print(f"(tokenizer stats need train.build_tokenizer, which did not import: {e!r})")
-        return None
-    gen = train_stories(seed=99)
-    tok = build_tokenizer([next(gen) for _ in range(2000)])
-    return lambda s: tok.encode(s, add_special_tokens=False)
+# The shipped model's folder: its tokenizer is the one the per-token figures are for by default.
+DEFAULT_TOKENIZER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "checkpoint")
 
 
-def print_stats(n):
+def load_tokenize(folder):
+    """text -> token ids (no special tokens) with the tokenizer.json in folder (a model's folder).
+
+    Raises FileNotFoundError if there is none. Only the tokenizers library: this file imports
+    nothing of the project."""
+    path = os.path.join(folder, "tokenizer.json")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(path)
+    import tokenizers
+    tok = tokenizers.Tokenizer.from_file(path)
+    return lambda s: tok.encode(s, add_special_tokens=False).ids
+
+
+def print_stats(n, tokenize=None):
+    """Print the world's statistics over n stories; tokenize (text -> token ids, e.g. from
+    load_tokenize) adds tokens per story and nats per token."""
     import time
-    tokenize = _default_tokenize()
     t0 = time.time()
     s = entropy(n, tokenize=tokenize)
     dt = time.time() - t0
@@ -746,33 +1128,50 @@ def print_stats(n):
     texts = [sample_story(rng)[0] for _ in range(n)]
     print(f"stories sampled        {n} ({dt:.1f} s)")
     print(f"nats per story         {s['nats_per_story']:.2f} +- {s['nats_per_story_se']:.2f}")
-    print(f"words per story        {s['words_per_story']:.1f} (min {s['words_min']}, max {s['words_max']})")
+    print(f"words per story        {s['words_per_story']:.1f} "
+          f"(min {s['words_min']}, max {s['words_max']})")
     print(f"nats per word          {s['nats_per_word']:.3f}")
     if "nats_per_token" in s:
         print(f"tokens per story       {s['tokens_per_story']:.1f} (incl. EOS)")
         print(f"nats per token         {s['nats_per_token']:.4f} +- {s['nats_per_token_se']:.4f}")
     else:
-        print("nats per token         (needs train.build_tokenizer; see above)")
+        print("nats per token         (needs a tokenizer: --tokenizer DIR)")
     print(f"vocabulary             {len(vocabulary(texts))} distinct words in these {n} stories")
-    # Entropy never exceeds log(number of outcomes), so N >= exp(H): a lower bound on the distinct stories.
+    # Entropy never exceeds log(number of outcomes), so N >= exp(H): a lower bound on the
+    # number of distinct stories.
     lo = s["nats_per_story"] - 3 * s["nats_per_story_se"]
-    print(f"distinct stories       >= exp(H) = {math.exp(s['nats_per_story']):.3g} (>= {math.exp(lo):.3g} with H at -3 s.e.); "
+    print(f"distinct stories       >= exp(H) = {math.exp(s['nats_per_story']):.3g} "
+          f"(>= {math.exp(lo):.3g} with H at -3 s.e.); "
           f"{len(set(texts))} of these {n} samples are distinct")
+    m = min(n, 200)
     t0 = time.time()
-    ok = sum(check(t)[0] for t in texts[:200])
-    print(f"check() throughput     {200 / (time.time() - t0):.0f} stories/s ({ok}/200 valid)")
+    ok = sum(check(t)[0] for t in texts[:m])
+    print(f"check() throughput     {m / (time.time() - t0):.0f} stories/s ({ok}/{m} valid)")
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description="The story world: sample, check, and measure its entropy.")
-    p.add_argument("--stats", action="store_true", help="print entropy per story/token and vocabulary size")
-    p.add_argument("--n", type=int, default=10000, help="stories for --stats (more = smaller standard error)")
+    p = argparse.ArgumentParser(
+        description="The story world: sample, check, and measure its entropy.")
+    p.add_argument("--stats", action="store_true",
+                   help="print entropy per story/token and vocabulary size")
+    p.add_argument("--n", type=int, default=10000,
+                   help="stories for --stats (more = smaller standard error)")
+    p.add_argument("--tokenizer", default=DEFAULT_TOKENIZER, metavar="DIR",
+                   help="a model folder with tokenizer.json, for the per-token figures of --stats "
+                        "(default: the shipped model, extra/checkpoint)")
     p.add_argument("--sample", type=int, default=0, help="print this many stories with their log p")
     p.add_argument("--seed", type=int, default=0, help="seed for --sample")
     p.add_argument("--check", default=None, help="a text to check against the story world")
     args = p.parse_args(argv)
     if args.stats:
-        print_stats(args.n)
+        try:
+            tokenize = load_tokenize(args.tokenizer)
+        except FileNotFoundError as e:
+            sys.exit(f"error: --stats needs a tokenizer, and {e} is not there: pass "
+                     "--tokenizer DIR, the folder of a model (with its tokenizer.json)")
+        except ImportError as e:
+            sys.exit(f"error: --stats needs the tokenizers library ({e}): pip install tokenizers")
+        print_stats(args.n, tokenize)
     rng = random.Random(args.seed)
     for _ in range(args.sample):
         text, logp = sample_story(rng)

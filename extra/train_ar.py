@@ -98,7 +98,8 @@ def main(argv=None):
     body = sum(p.numel() for n, p in model.named_parameters() if "wte" not in n and "wpe" not in n)
     print(f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters ({body / 1e6:.2f}M non-embedding)")
     train_rows, val_rows, val_texts = load_data(args.dataset, tok, args.seq_len, args.n_val)
-    x_val, eos = torch.tensor(val_rows), tok.eos_token_id
+    train_rows = (ids for ids, _ in train_rows)  # the GPT masks nothing: the ids alone
+    x_val, eos = torch.tensor([ids for ids, _ in val_rows]), tok.eos_token_id
     real = scored(x_val, eos).sum().item()
     true_h = -sum(map(storyworld.log_prob, val_texts)) / real if args.dataset == "storyworld" else None
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.98), weight_decay=0.01)

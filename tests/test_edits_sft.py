@@ -5,10 +5,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from edits_and_sft import (edit_corrupt, edit_loss, edit_stage, ensure_chat_template, prompt_mask, render, revise,
+from edits_and_sft import (edit_corrupt, edit_loss, edit_stage, ensure_chat_template, render, revise,
                            sft_loss, sft_rows)
 from extra import storychat, storyworld
-from extra.loading import build_tokenizer
+from extra.loading import batch, build_tokenizer
 from sample import generate
 from train import diffusion_loss, forward_process
 from conftest import ROOT
@@ -99,19 +99,30 @@ def chat_tok():
     return ensure_chat_template(tok)
 
 
-def test_render_and_prompt_mask(chat_tok):
-    """The prompt ends with <|assistant|>; the response is the reply and an EOS; prompt_mask marks exactly the prompt,
-    and forward_process with it never masks a prompt token."""
-    msgs = [{"role": "user", "content": "What is the hero's name?"}, {"role": "assistant", "content": "Lily."}]
-    bos = [chat_tok.bos_token_id]
-    prompt, response = render(chat_tok, msgs, bos)
-    assert chat_tok.convert_ids_to_tokens(prompt[-1]) == "<|assistant|>" and response[-1] == chat_tok.eos_token_id
-    assert chat_tok.decode(response[:-1]) == "Lily."
-    (row, n_prompt), = list(sft_rows([msgs], chat_tok, 48, bos))
-    keep = prompt_mask(torch.tensor([row] * 64), chat_tok)
-    assert keep[0].sum() == n_prompt == len(prompt) and keep[0, :n_prompt].all()
-    xt, masked, _ = forward_process(torch.tensor([row] * 64), chat_tok.mask_token_id, keep=keep)
-    assert not masked[keep].any() and masked[~keep].any()
+def test_render_and_rows_carry_the_prompt_length(chat_tok):
+    """The prompt ends with <|assistant|>; the response is the reply and an EOS; each SFT row carries
+    its prompt length, so exactly the prompt is kept and forward_process never masks a prompt token.
+    subtle: the response below contains <|assistant|> itself. Finding the prompt again by searching
+    for the last <|assistant|> token (what train.py did before) would keep the response's first half
+    unmasked; the carried length does not look at the tokens at all."""
+    tricky = "Lily said <|assistant|> twice."
+    for reply in ("Lily.", tricky):
+        msgs = [{"role": "user", "content": "What is the hero's name?"},
+                {"role": "assistant", "content": reply}]
+        bos = [chat_tok.bos_token_id]
+        prompt, response = render(chat_tok, msgs, bos)
+        assert chat_tok.convert_ids_to_tokens(prompt[-1]) == "<|assistant|>"
+        assert response[-1] == chat_tok.eos_token_id
+        assert chat_tok.decode(response[:-1]).replace(" ", "") == reply.replace(" ", "")
+        (row, n_prompt), = list(sft_rows([msgs], chat_tok, 48, bos))
+        assert n_prompt == len(prompt)
+        x0, keep = batch([(row, n_prompt)] * 64)
+        assert keep[0].sum() == n_prompt and keep[0, :n_prompt].all()
+        xt, masked, _ = forward_process(x0, chat_tok.mask_token_id, keep=keep)
+        assert not masked[keep].any() and masked[:, n_prompt:].any()
+        if reply == tricky:  # the role token sits inside the response, and is noised like the rest
+            inside = row.index(chat_tok.convert_tokens_to_ids("<|assistant|>"), n_prompt)
+            assert not keep[0, inside] and masked[:, inside].any()
 
 
 def test_sft_loss_divides_each_row_by_its_response_length():

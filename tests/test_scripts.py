@@ -93,3 +93,36 @@ def test_hub_ids_offline_fail_fast_and_name_the_default(args):
     p, seconds = run(*args)
     assert p.returncode != 0 and seconds < 60
     assert "python train.py" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_grad_accum_2_takes_the_step_of_one_batch_twice_as_big(tmp_path, monkeypatch):
+    """--grad_accum 2 --batch_size 8 must take the first optimizer step of --batch_size 16 (fp32,
+    the same 16 rows, the same masks: a fixed pattern stands in for the random one here).
+    subtle: the gradient is clipped to norm 1 once, when it is complete. Clipping at every
+    micro-step (the old train.py) clips the first half alone, which changes the step's direction:
+    Adam's first step is about sign(g), so the weights then differ by ~lr where the signs differ."""
+    from accelerate.state import AcceleratorState, GradientState
+    from safetensors.torch import load_file
+    tiny_backbone("modernbert", tmp_path / "backbone")
+    data = tmp_path / "stories.jsonl"
+    data.write_text("\n".join(json.dumps({"text": s}) for s in STORIES))
+
+    def fixed_masks(x0, mask_id, eps=1e-3, generator=None, keep=None):
+        masked = ((x0 * 7 + torch.arange(x0.shape[1])) % 3 == 0) & ~keep           # (B, L)
+        return torch.where(masked, mask_id, x0), masked, torch.full((len(x0), 1), 0.5)
+    monkeypatch.setattr(train, "forward_process", fixed_masks)
+    common = ["--model", str(tmp_path / "backbone"), "--dataset", str(data), "--max_steps", "1",
+              "--seq_len", "32", "--warmup", "1", "--lr", "1e-2", "--mixed_precision", "no",
+              "--n_val", "4"]
+    weights = {}
+    for name, flags in (("one", ["--batch_size", "16"]),
+                        ("two", ["--batch_size", "8", "--grad_accum", "2"])):
+        AcceleratorState._reset_state(True)  # each run sets up accelerate anew, as a new process
+        GradientState._reset_state()
+        train.main(common + flags + ["--out_dir", str(tmp_path / name)])
+        weights[name] = load_file(tmp_path / name / "model.safetensors")
+    before = load_file(tmp_path / "backbone" / "model.safetensors")
+    moved = max((weights["one"][k] - before[k]).abs().max().item() for k in before)
+    assert moved > 1e-3  # the step did something
+    diff = max((weights["one"][k] - weights["two"][k]).abs().max().item() for k in before)
+    assert diff < 1e-6

@@ -7,29 +7,29 @@ from transformers import AutoModelForMaskedLM, AutoTokenizer
 
 import sample
 from extra import storyworld
-from extra.loading import load
+from extra.loading import SHIPPED, load
 from extra.probe_agreement import probe
 
 
 def test_shipped_checkpoint_loads_with_plain_transformers():
-    model = AutoModelForMaskedLM.from_pretrained(sample.SHIPPED)
-    tok = AutoTokenizer.from_pretrained(sample.SHIPPED)
+    model = AutoModelForMaskedLM.from_pretrained(SHIPPED)
+    tok = AutoTokenizer.from_pretrained(SHIPPED)
     assert tok.mask_token_id is not None and tok.eos_token_id is not None and tok.bos_token_id is not None
     assert model.config.vocab_size >= len(tok)
-    metrics = json.load(open(f"{sample.SHIPPED}/metrics.json"))
+    metrics = json.load(open(f"{SHIPPED}/metrics.json"))
     assert metrics["dataset"] == "storyworld" and metrics["val_nelbo_per_token"] < 2.5 * metrics["true_entropy_per_token"]
 
 
 def test_shipped_model_copies_its_hero_from_context():
     """A masked name or he/she, the rest of the story visible: the right one, not just some name (a guess is ~1/20)."""
-    model, tok, _ = load(sample.SHIPPED)
+    model, tok, _ = load(SHIPPED)
     for kind, (right, cls, n) in probe(model, tok, n_stories=10).items():
         assert n > 10 and cls > 0.95 and right > 0.9, (kind, right, cls)
 
 
 def test_shipped_model_writes_varied_story_length_text(capsys):
     """16 samples with sample.py's defaults (the seed is fixed, so this is deterministic)."""
-    sample.main(["--ckpt", sample.SHIPPED, "--n", "16", "--json", "--seed", "0"])
+    sample.main(["--ckpt", SHIPPED, "--n", "16", "--json", "--seed", "0"])
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert len(rows) == 16 and len({r["text"] for r in rows}) == 16  # not one story sixteen times
     assert all(r["valid"] == storyworld.check(r["text"])[0] for r in rows)
