@@ -1,17 +1,20 @@
-"""
+r"""
 Talk to a fine-tuned (SFT) diffusion model in the terminal and watch each answer denoise.
 
-    python train.py --sft --out_dir out_sft          # story-world chat tasks on top of out/ (~10 min on 2 CPU cores)
-    python chat.py                                   # out_sft/, else the shipped chat model; /reset, /quit (or Ctrl-D)
+    python train.py --sft --out_dir out_sft          # story-world chat tasks on top of out/
+                                                     # (~10 min on 2 CPU cores)
+    python chat.py                                   # out_sft/, else the shipped chat model;
+                                                     # /reset, /quit (or Ctrl-D)
     python chat.py -p "Write a story about a fox named Max."      # one answer, then exit
 
 On a GPU, any SFT checkpoint of this project works the same way, e.g.
-    accelerate launch train.py --sft --model answerdotai/ModernBERT-base --dataset HuggingFaceTB/smol-smoltalk --seq_len 512 --lr 1e-5
+    accelerate launch train.py --sft --model answerdotai/ModernBERT-base \
+        --dataset HuggingFaceTB/smol-smoltalk --seq_len 512 --lr 1e-5
     python chat.py --ckpt out --block_length 32
 
-The answer is written in semi-autoregressive blocks after the prompt and ends at the first EOS: the model decides
-its length (it learned to write EOS filler after a response), not the canvas, and once every block so far holds an
-EOS no further block is computed.
+The answer is written in semi-autoregressive blocks after the prompt and ends at the first EOS:
+the model decides its length (it learned to write EOS filler after a response), not the canvas,
+and once every block so far holds an EOS no further block is computed.
 """
 import argparse, sys
 
@@ -25,22 +28,25 @@ from sample import decode, generate
 
 
 def answer(model, tok, messages, args, live=None):
-    """(reply, ended): the assistant's reply to a conversation (a list of {"role", "content"} ending with the user's
-    turn), and whether it ended with an EOS before the canvas was full."""
+    """(reply, ended): the assistant's reply to a conversation (a list of {"role", "content"}
+    ending with the user's turn), and whether it ended with an EOS before the canvas was full."""
     bos = [] if bos_id(tok) is None else [bos_id(tok)]
     prompt = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    x = torch.tensor([bos + tok(prompt, add_special_tokens=False)["input_ids"]])           # (1, P)
+    x = torch.tensor([bos + tok(prompt, add_special_tokens=False)["input_ids"]])      # (1, P)
     room = args.context - x.shape[1]
     if room < 1:
-        raise ValueError(f"the conversation is {x.shape[1]} tokens and the model's context is {args.context}: no room for "
-                         f"an answer. Type /reset to start over, or write less.")
-    n_blocks = -(-min(args.gen_length, room) // args.block_length)   # blocks of about block_length that fill the room
+        raise ValueError(f"the conversation is {x.shape[1]} tokens and the model's context is "
+                         f"{args.context}: no room for an answer. Type /reset to start over, "
+                         f"or write less.")
+    # blocks of about block_length that fill the room
+    n_blocks = -(-min(args.gen_length, room) // args.block_length)
     block_length = min(args.gen_length, room) // n_blocks
     gen_length = n_blocks * block_length
-    out = generate(model, x, steps=gen_length // block_length * min(args.steps, block_length), gen_length=gen_length,
-                   block_length=block_length, temperature=args.temperature, remasking=args.remasking,
-                   mask_id=tok.mask_token_id, threshold=args.threshold, edits=args.edits, eos_id=tok.eos_token_id,
-                   on_step=live and (lambda c: live(c[0, x.shape[1]:])))
+    out = generate(model, x, steps=gen_length // block_length * min(args.steps, block_length),
+                   gen_length=gen_length, block_length=block_length,
+                   temperature=args.temperature, remasking=args.remasking,
+                   mask_id=tok.mask_token_id, threshold=args.threshold, edits=args.edits,
+                   eos_id=tok.eos_token_id, on_step=live and (lambda c: live(c[0, x.shape[1]:])))
     return decode(tok, out[0, x.shape[1]:]), bool((out[0, x.shape[1]:] == tok.eos_token_id).any())
 
 
@@ -62,18 +68,27 @@ def live_view(tok):
 
 
 def get_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--ckpt", default=None, help="an SFT checkpoint folder (train.py --sft) or hub id "
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--ckpt", default=None,
+                   help="an SFT checkpoint folder (train.py --sft) or hub id "
                    "(default: out_sft/, else the shipped story-world chat model)")
-    p.add_argument("-p", "--prompt", default=None, help="answer this one message and exit (for scripts and tests)")
-    p.add_argument("--gen_length", type=int, default=512, help="the most tokens an answer may take (capped by the context)")
+    p.add_argument("-p", "--prompt", default=None,
+                   help="answer this one message and exit (for scripts and tests)")
+    p.add_argument("--gen_length", type=int, default=512,
+                   help="the most tokens an answer may take (capped by the context)")
     p.add_argument("--block_length", type=int, default=16, help="semi-autoregressive block size")
-    p.add_argument("--steps", type=int, default=16, help="forward passes per block (= block_length: one token each)")
-    p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy, the most likely answer")
+    p.add_argument("--steps", type=int, default=16,
+                   help="forward passes per block (= block_length: one token each)")
+    p.add_argument("--temperature", type=float, default=0.0,
+                   help="0 = greedy, the most likely answer")
     p.add_argument("--remasking", default="low_confidence", choices=["low_confidence", "random"])
-    p.add_argument("--threshold", type=float, default=None, help="confidence-threshold parallel decoding, e.g. 0.9")
-    p.add_argument("--edits", type=int, default=0, help="let the model revise committed tokens (a model trained with --edits)")
-    p.add_argument("--no_show", action="store_true", help="do not draw the answer while it denoises")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="confidence-threshold parallel decoding, e.g. 0.9")
+    p.add_argument("--edits", type=int, default=0,
+                   help="let the model revise committed tokens (a model trained with --edits)")
+    p.add_argument("--no_show", action="store_true",
+                   help="do not draw the answer while it denoises")
     p.add_argument("--seed", type=int, default=0)
     return p.parse_args(argv)
 
@@ -82,7 +97,8 @@ def get_args(argv=None):
 def main(argv=None):
     args = get_args(argv)
     checks.sampling(args)  # the flags alone; the room left is checked for every message
-    if args.ckpt is None:  # out_sft/ of `python train.py --sft --out_dir out_sft`, else the shipped one
+    # out_sft/ of `python train.py --sft --out_dir out_sft`, else the shipped one
+    if args.ckpt is None:
         args.ckpt, which = default_checkpoint("out_sft", SHIPPED_SFT)
         print(f"model: {args.ckpt}{which}", file=sys.stderr)
     torch.manual_seed(args.seed)

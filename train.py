@@ -22,18 +22,23 @@ from tqdm import tqdm
 
 from edits_and_sft import corruption, sft_loss, token_ce, training_data
 from extra import checks, flags, storyworld
+from extra.recipes import block_matched, noise_levels
 from extra.loading import (accelerator, batch, bos_id, interruptible, model_and_tokenizer,
                            real_tokens, restore, resume, save_run, share)
 from sample import decode, generate
 
 
-def forward_process(x0, mask_id, eps=1e-3, generator=None, keep=None):
-    """Nie et al. Alg. 1: (xt, masked, p_mask (B, 1)). keep (B, L) marks positions never masked.
-    subtle: t is low-discrepancy (MDLM): t_b = (u + b/B) mod 1 spreads each batch over (0, 1)."""
+def forward_process(x0, mask_id, eps=1e-3, generator=None, keep=None, recipe=None):
+    """Nie et al. Alg. 1: (xt, masked, p_mask (B, L)). keep (B, L) marks positions never masked.
+    subtle: t is low-discrepancy (MDLM): t_b = (u + b/B) mod 1 spreads each batch over (0, 1).
+    recipe: train.py's flags --t_dist, --block_rows, --block_length (extra/recipes.py); without it
+    t ~ U(0, 1) and every row is masked alike, as LLaDA and MDLM do."""
     B, L = x0.shape
     u = torch.rand(1, device=x0.device, generator=generator)
-    t = (u + torch.arange(B, device=x0.device) / B) % 1                            # (B,)
-    p_mask = ((1 - eps) * t + eps)[:, None]                                        # (B, 1)
+    t = noise_levels((u + torch.arange(B, device=x0.device) / B) % 1, recipe and recipe.t_dist)
+    p_mask = ((1 - eps) * t + eps)[:, None].expand(B, L)                           # (B, L)
+    if recipe and recipe.block_rows:  # rows as the sampler sees them (blocks start after the BOS)
+        p_mask = block_matched(p_mask, recipe.block_rows, recipe.block_length, 1, generator)
     masked = torch.rand(B, L, device=x0.device, generator=generator) < p_mask      # (B, L)
     if keep is not None:
         masked &= ~keep
@@ -64,10 +69,9 @@ def main(argv=None):
     args = flags.train_args(__doc__, argv)  # every flag, with its advice, is in extra/flags.py
     state = resume(args.out_dir) if args.resume else None  # Ctrl-C saved: optimizer, RNG, step
     acc = accelerator(args)  # devices, precision, processes, gradient accumulation
-    torch.manual_seed(args.seed)  # the same initial weights on every rank
 
     # 1. tokenizer and model: the interrupted run's, a pretrained encoder, or a preset from scratch
-    model, tok = model_and_tokenizer(args, acc, resumed=state is not None)  # prints their sizes
+    model, tok = model_and_tokenizer(args, acc, resumed=state is not None)  # same on every rank
     mask_id, eos, bos, L = tok.mask_token_id, tok.eos_token_id, bos_id(tok), args.seq_len
 
     # 2. data: rows (ids, n_keep), the first n_keep never masked: the BOS, or with --sft the prompt
@@ -79,8 +83,8 @@ def main(argv=None):
     objective = sft_loss if args.sft else diffusion_loss  # LLaDA's SFT loss, or the -ELBO
     # validation reports the SFT loss per row, or the -ELBO per real token (text + EOS)
     per = len(x_val) if args.sft else real_tokens(x_val, eos, bos) / L
-    story = args.dataset == "storyworld" and val_texts  # then the exact entropy is known: print it
-    true_h = storyworld.true_entropy(val_texts, real_tokens(x_val, eos, bos)) if story else None
+    # the story world's exact entropy of these very stories, per real token (None for other data)
+    true_h = storyworld.true_entropy(val_texts, real_tokens(x_val, eos, bos), args.dataset)
     corrupt = corruption(args, objective)  # Seed Diffusion's stage 2 (--edits), or nothing
 
     # 3. optimizer, linear warm-up then cosine decay to 10%, accelerate
@@ -101,7 +105,7 @@ def main(argv=None):
             for _ in range(args.grad_accum):
                 x0, keep = batch([next(train_rows) for _ in range(args.batch_size)], acc.device)
                 with acc.accumulate(model):
-                    xt, masked, p_mask = forward_process(x0, mask_id, keep=keep)
+                    xt, masked, p_mask = forward_process(x0, mask_id, keep=keep, recipe=args)
                     xt, loss_fn = corrupt(step, x0, xt, masked, p_mask, keep)
                     loss = loss_fn(model(input_ids=xt).logits, x0, masked, p_mask, mask_id, keep)
                     acc.backward(loss)
@@ -121,7 +125,7 @@ def main(argv=None):
                 P = val_rows[0][1]
                 x = generate(net, x_val[:1, :P], steps=64, gen_length=L - P, block_length=L - P,
                              temperature=1.0, mask_id=mask_id)
-                truth = f" (true entropy {true_h:.4f})" if story else ""
+                truth = f" (true entropy {true_h:.4f})" if true_h else ""
                 tqdm.write(f"step {step}: val {'SFT loss' if args.sft else '-ELBO'} {val:.4f} "
                            f"nats/token{truth}\n  sample: {decode(tok, x[0, P:])[:300]}")
             acc.wait_for_everyone()

@@ -1,12 +1,13 @@
-"""The mistakes a learner is likely to make with train.py, sample.py and chat.py, caught before they turn into a
-traceback from deep inside a library, each answered with one line that says what to do. Every check ends the
-program with `error: ...` on stderr and exit status 1 (a SystemExit, so a notebook or a test sees it too).
-tests/test_reliability.py has one test per case."""
+"""The mistakes a learner is likely to make with train.py, sample.py and chat.py, caught before they
+turn into a traceback from deep inside a library, each answered with one line that says what to do.
+Every check ends the program with `error: ...` on stderr and exit status 1 (a SystemExit, so a
+notebook or a test sees it too). tests/test_reliability.py has one test per case."""
 import functools, json, os, re, sys
 
 import torch
 
-WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+           "pytorch_model.bin.index.json")
 TOKENIZER = ("tokenizer.json", "tokenizer_config.json", "vocab.txt")
 
 
@@ -15,27 +16,33 @@ def fail(message):
 
 
 def looks_like_a_path(name):
-    """'./out', '/data/x', 'stories.jsonl' are paths; 'roneneldan/TinyStories' and 'gpt2' may be hub ids."""
-    return name.startswith((".", "/", "~")) or name.endswith((".txt", ".jsonl", ".json")) or name.count("/") > 1
+    """'./out', '/data/x', 'stories.jsonl' are paths; 'roneneldan/TinyStories' and 'gpt2' may be hub
+    ids."""
+    return (name.startswith((".", "/", "~")) or name.endswith((".txt", ".jsonl", ".json"))
+            or name.count("/") > 1)
 
 
 def missing_path(name, what):
     """A path that does not exist, said as such instead of being tried as a hub id."""
     if looks_like_a_path(name) and not os.path.exists(name):
-        fail(f"there is no {what} '{name}' (looked in {os.path.abspath(os.path.expanduser(name))}); check the path")
+        fail(f"there is no {what} '{name}' (looked in "
+             f"{os.path.abspath(os.path.expanduser(name))}); check the path")
 
 
 def checkpoint_folder(folder):
-    """A local model folder must hold a config, weights and a tokenizer; a folder a save left unfinished says so."""
+    """A local model folder must hold a config, weights and a tokenizer; a folder a save left
+    unfinished says so."""
     if folder.rstrip("/").endswith((".tmp", ".old")):
-        fail(f"'{folder}' is a save that was cut off (train.py writes to .tmp and renames it when done): use "
-             f"'{folder.rstrip('/')[:-4]}' instead, or retrain")
+        fail(f"'{folder}' is a save that was cut off (train.py writes to .tmp and renames it when "
+             f"done): use '{folder.rstrip('/')[:-4]}' instead, or retrain")
     files = set(os.listdir(folder))
-    missing = [what for what, names in (("config.json", ("config.json",)), ("weights (model.safetensors)", WEIGHTS),
-                                        ("tokenizer (tokenizer.json)", TOKENIZER)) if not files & set(names)]
+    missing = [what for what, names in (("config.json", ("config.json",)),
+                                        ("weights (model.safetensors)", WEIGHTS),
+                                        ("tokenizer (tokenizer.json)", TOKENIZER))
+               if not files & set(names)]
     if missing:
-        fail(f"'{folder}' is not a complete model folder: it has no {', no '.join(missing)}. Point at a folder "
-             "saved by train.py (or by save_pretrained), or retrain")
+        fail(f"'{folder}' is not a complete model folder: it has no {', no '.join(missing)}. "
+             "Point at a folder saved by train.py (or by save_pretrained), or retrain")
 
 
 def masked_lm(config, name):
@@ -43,30 +50,33 @@ def masked_lm(config, name):
     from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
     if config.model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES:
         kind = ", ".join(config.architectures or [config.model_type])
-        fail(f"'{name}' is a {kind} checkpoint, not a masked language model. train.py, sample.py and chat.py need an "
-             "encoder with a masked-LM head (AutoModelForMaskedLM), e.g. answerdotai/ModernBERT-base, "
-             "distilbert/distilbert-base-cased or a folder saved by train.py"
-             + (" (a GPT from extra/train_ar.py is read by extra/evaluate.py --ar_ckpt)" if "GPT" in kind else ""))
+        fail(f"'{name}' is a {kind} checkpoint, not a masked language model. train.py, sample.py "
+             "and chat.py need an encoder with a masked-LM head (AutoModelForMaskedLM), e.g. "
+             "answerdotai/ModernBERT-base, distilbert/distilbert-base-cased or a folder saved by "
+             "train.py"
+             + (" (a GPT from extra/train_ar.py is read by extra/evaluate.py --ar_ckpt)"
+                if "GPT" in kind else ""))
 
 
 def mask_token(tok, name):
     if tok.mask_token_id is None:
-        fail(f"the tokenizer of '{name}' has no mask token, which masked diffusion needs. Add one before training: "
-             "tok.add_special_tokens({'mask_token': '[MASK]'}); model.resize_token_embeddings(len(tok)); then "
-             "save both with save_pretrained")
+        fail(f"the tokenizer of '{name}' has no mask token, which masked diffusion needs. Add one "
+             "before training: tok.add_special_tokens({'mask_token': '[MASK]'}); "
+             "model.resize_token_embeddings(len(tok)); then save both with save_pretrained")
 
 
 def seq_len(L, model, name):
     limit = model.config.max_position_embeddings
     if L > limit:
-        fail(f"--seq_len {L} is longer than '{name}' can read ({limit} positions): pass --seq_len {limit} or less")
+        fail(f"--seq_len {L} is longer than '{name}' can read ({limit} positions): "
+             f"pass --seq_len {limit} or less")
     if L < 8:
         fail(f"--seq_len {L} is too short to hold a text: use at least 8 (the default is 160)")
 
 
 def jsonl(path, field, check=lambda value, where: value):
-    """The `field` of every line of a .jsonl file (each passed through check(value, "file, line n")), said with
-    the line number of the first line that is not right."""
+    """The `field` of every line of a .jsonl file (each passed through
+    check(value, "file, line n")), said with the line number of the first line that is not right."""
     values = []
     with open(path, encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
@@ -75,11 +85,13 @@ def jsonl(path, field, check=lambda value, where: value):
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as e:
-                fail(f"{path}, line {n}: not valid JSON ({e.msg}, column {e.colno}). Each line must be one JSON "
-                     f"object, like {{\"{field}\": ...}}")
+                fail(f"{path}, line {n}: not valid JSON ({e.msg}, column {e.colno}). Each line "
+                     f"must be one JSON object, like {{\"{field}\": ...}}")
             if not isinstance(row, dict) or field not in row:
-                has = f"it has {', '.join(map(repr, row))}" if isinstance(row, dict) else f"it is a {type(row).__name__}"
-                fail(f"{path}, line {n} has no \"{field}\" field ({has}). Each line must look like {{\"{field}\": ...}}")
+                has = (f"it has {', '.join(map(repr, row))}" if isinstance(row, dict)
+                       else f"it is a {type(row).__name__}")
+                fail(f"{path}, line {n} has no \"{field}\" field ({has}). Each line must look like "
+                     f"{{\"{field}\": ...}}")
             values.append(check(row[field], f"{path}, line {n}"))
     if not values:
         fail(f"{path} is empty: it needs at least one line like {{\"{field}\": ...}}")
@@ -87,87 +99,110 @@ def jsonl(path, field, check=lambda value, where: value):
 
 
 def column(stream, field, name):
-    """The first example of a hub dataset, checked for the column the script reads; the stream, whole again."""
+    """The first example of a hub dataset, checked for the column the script reads; the stream,
+    whole again."""
     it = iter(stream)
     first = next(it, None)
     if first is None:
         fail(f"the dataset '{name}' has no examples")
     if field not in first:
-        fail(f"the dataset '{name}' has no \"{field}\" column (it has {', '.join(map(repr, first))}). Pick a dataset "
-             f"with one, or write your data to a .jsonl file with one {{\"{field}\": ...}} per line")
+        fail(f"the dataset '{name}' has no \"{field}\" column (it has "
+             f"{', '.join(map(repr, first))}). Pick a dataset with one, or write your data to a "
+             f".jsonl file with one {{\"{field}\": ...}} per line")
     yield first
     yield from it
 
 
 def conversation(messages, where):
-    """An SFT example: a list of {"role", "content"} messages that ends with the assistant's turn (the response)."""
+    """An SFT example: a list of {"role", "content"} messages that ends with the assistant's turn
+    (the response)."""
     ok = isinstance(messages, list) and messages and all(
-        isinstance(m, dict) and m.get("role") in ("system", "user", "assistant") and isinstance(m.get("content"), str)
+        isinstance(m, dict) and m.get("role") in ("system", "user", "assistant")
+        and isinstance(m.get("content"), str)
         for m in messages)
     if not ok:
-        fail(f"{where}: \"messages\" must be a list of {{\"role\": \"user\" | \"assistant\" | \"system\", "
-             "\"content\": \"...\"}} objects")
+        fail(f"{where}: \"messages\" must be a list of "
+             f"{{\"role\": \"user\" | \"assistant\" | \"system\", "
+             "\"content\": \"...\"} objects")
     if messages[-1]["role"] != "assistant":
-        fail(f"{where}: the conversation ends with a {messages[-1]['role']} turn; it must end with the assistant's "
-             "response, the part SFT learns to write")
+        fail(f"{where}: the conversation ends with a {messages[-1]['role']} turn; it must end with "
+             "the assistant's response, the part SFT learns to write")
     return messages
 
 
 def training(args):
-    """train.py's numeric flags that cannot work (instead of a ZeroDivisionError or a silent default)."""
+    """train.py's numeric flags that cannot work (instead of a ZeroDivisionError or a silent
+    default)."""
     for name in ("batch_size", "grad_accum", "max_steps", "eval_every", "n_val", "warmup"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             fail(f"--{name} must be at least 1 (got {getattr(args, name)})")
     if args.lr is not None and not 0 < args.lr < 1:
-        fail(f"--lr {args.lr} is not a learning rate: AdamW wants something like 1e-3 from scratch, 5e-5 to fine-tune")
+        fail(f"--lr {args.lr} is not a learning rate: AdamW wants something like 1e-3 from "
+             "scratch, 5e-5 to fine-tune")
+    if not 0 <= args.block_rows <= 1:
+        fail(f"--block_rows is a share of the rows: it must be in [0, 1] (got {args.block_rows})")
+    if args.block_rows and args.sft:
+        fail("--block_rows shapes pretraining rows; with --sft the prompt is the clean prefix")
+    if args.block_length is not None and not 1 <= args.block_length <= args.seq_len - 2:
+        fail(f"--block_length must be between 1 and --seq_len - 2 ({args.seq_len - 2}); "
+             f"got {args.block_length}")
     if args.mixed_precision == "fp16" and not torch.cuda.is_available():
-        fail("--mixed_precision fp16 needs a GPU; on a CPU use bf16 (if it computes bf16 natively) or no")
+        fail("--mixed_precision fp16 needs a GPU; on a CPU use bf16 (if it computes bf16 natively) "
+             "or no")
 
 
 def sampling(args, context=None, prompt_len=0):
-    """Arguments of sample.py and chat.py that cannot work, said before any model pass. Without a context (chat.py,
-    which fits its blocks to the room each message leaves): only the flags themselves."""
+    """Arguments of sample.py and chat.py that cannot work, said before any model pass. Without a
+    context (chat.py, which fits its blocks to the room each message leaves): only the flags
+    themselves."""
     if context is not None and prompt_len >= context:
-        fail(f"the prompt is {prompt_len} tokens and the model reads at most {context}: no room to write. "
-             "Shorten the prompt")
+        fail(f"the prompt is {prompt_len} tokens and the model reads at most {context}: no room to "
+             "write. Shorten the prompt")
     for name in ("n", "steps", "gen_length", "block_length"):
         if getattr(args, name, None) is not None and getattr(args, name) < 1:
             fail(f"--{name} must be at least 1 (got {getattr(args, name)})")
     if args.temperature < 0:
-        fail(f"--temperature must be >= 0 (got {args.temperature}); 0 is greedy, 1 samples the model as it is")
+        fail(f"--temperature must be >= 0 (got {args.temperature}); 0 is greedy, 1 samples the "
+             "model as it is")
     for name in ("threshold", "edit_threshold"):
         value = getattr(args, name, None)
         if value is not None and not 0 < value <= 1:
-            fail(f"--{name} is a probability: it must be in (0, 1] (got {value}); 0.9 is a good start")
+            fail(f"--{name} is a probability: it must be in (0, 1] (got {value}); "
+                 "0.9 is a good start")
     if args.edits < 0:
         fail(f"--edits must be >= 0 (got {args.edits})")
     if context is None:
         return
     if prompt_len + args.gen_length > context:
-        fail(f"the prompt ({prompt_len} tokens) + --gen_length {args.gen_length} is more than the model reads "
-             f"({context}): pass --gen_length {context - prompt_len} or less")
+        fail(f"the prompt ({prompt_len} tokens) + --gen_length {args.gen_length} is more than the "
+             f"model reads ({context}): pass --gen_length {context - prompt_len} or less")
     if args.gen_length % args.block_length:
-        fail(f"--gen_length {args.gen_length} is not a multiple of --block_length {args.block_length}")
+        fail(f"--gen_length {args.gen_length} is not a multiple of --block_length "
+             f"{args.block_length}")
     n_blocks = args.gen_length // args.block_length
     if args.steps is not None and args.steps % n_blocks:
-        fail(f"--steps {args.steps} cannot be split evenly over the {n_blocks} blocks: pass a multiple of {n_blocks}, "
-             f"e.g. --steps {max(n_blocks, args.steps - args.steps % n_blocks)}")
+        fail(f"--steps {args.steps} cannot be split evenly over the {n_blocks} blocks: pass a "
+             f"multiple of {n_blocks}, e.g. --steps "
+             f"{max(n_blocks, args.steps - args.steps % n_blocks)}")
 
 
 def storyworld_model(ckpt, what):
-    """Story validity, the agreement probe and the chat tasks only mean something for a model of the story world."""
+    """Story validity, the agreement probe and the chat tasks only mean something for a model of the
+    story world."""
     path = os.path.join(ckpt, "metrics.json")
     metrics = json.load(open(path)) if os.path.exists(path) else {}
     if metrics.get("dataset") != "storyworld":
-        trained = f"was trained on '{metrics['dataset']}'" if metrics.get("dataset") else "has no metrics.json from train.py"
-        fail(f"'{ckpt}' {trained}: it is not a story-world model, so {what} would mean nothing. Use a model from "
-             "`python train.py` (the default data), or score your own text with "
+        trained = (f"was trained on '{metrics['dataset']}'" if metrics.get("dataset")
+                   else "has no metrics.json from train.py")
+        fail(f"'{ckpt}' {trained}: it is not a story-world model, so {what} would mean nothing. "
+             "Use a model from `python train.py` (the default data), or score your own text with "
              f"`python extra/evaluate.py --ckpt {ckpt} --data FILE`")
 
 
 def friendly_exit(memory_advice):
-    """Decorator for a script's main(): running out of memory (GPU or CPU) ends with a hint at the flag to lower, and
-    a Ctrl-C that nothing else handled ends with "interrupted" and status 130; no traceback either way."""
+    """Decorator for a script's main(): running out of memory (GPU or CPU) ends with a hint at the
+    flag to lower, and a Ctrl-C that nothing else handled ends with "interrupted" and status 130; no
+    traceback either way."""
     def wrap(main):
         @functools.wraps(main)
         def run(*a, **k):
@@ -176,11 +211,15 @@ def friendly_exit(memory_advice):
             except KeyboardInterrupt:
                 print("\ninterrupted", file=sys.stderr)
                 raise SystemExit(130)
-            except RuntimeError as e:  # torch.OutOfMemoryError (CUDA) is a RuntimeError; so is the CPU allocator's
-                if not isinstance(e, torch.OutOfMemoryError) and "can't allocate memory" not in str(e):
+            # torch.OutOfMemoryError (CUDA) is a RuntimeError; so is the CPU allocator's
+            except RuntimeError as e:
+                if (not isinstance(e, torch.OutOfMemoryError)
+                        and "can't allocate memory" not in str(e)):
                     raise
-                size = re.search(r"allocate (\d+) bytes", str(e))  # the CPU allocator's message is a long one
-                fail("out of memory (" + (f"{int(size[1]) / 2**30:.1f} GiB more were needed" if size else
-                                          str(e).split(". ")[0][:120]) + f"). {memory_advice}")
+                # the CPU allocator's message is a long one
+                size = re.search(r"allocate (\d+) bytes", str(e))
+                fail("out of memory (" + (f"{int(size[1]) / 2**30:.1f} GiB more were needed" if size
+                                          else str(e).split(". ")[0][:120])
+                     + f"). {memory_advice}")
         return run
     return wrap

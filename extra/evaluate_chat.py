@@ -1,8 +1,8 @@
-"""Score a chat (SFT) model on held-out story-world chat tasks (extra/storychat.py), answered the way
-chat.py answers them: instruction satisfaction for "write a story", exact match for questions.
+"""Score a chat (SFT) model on held-out story-world chat tasks (extra/storychat.py), answered the
+way chat.py answers them: instruction satisfaction for "write a story", exact match for questions.
 
     python extra/evaluate_chat.py --ckpt out_sft --n 90              # ~30 s on 2 CPU cores
-    python extra/evaluate_chat.py --ckpt out_sft --n 90 --threshold 0.9   # any chat.py flag after it
+    python extra/evaluate_chat.py --ckpt out_sft --threshold 0.9   # any chat.py flag after it
 """
 import argparse, json, os, sys
 
@@ -44,7 +44,8 @@ def evaluate(ckpt, n, chat_args=()):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--ckpt", default=SHIPPED_SFT, help="an SFT checkpoint (default: the shipped one)")
+    p.add_argument("--ckpt", default=SHIPPED_SFT,
+                   help="an SFT checkpoint (default: the shipped one)")
     p.add_argument("--n", type=int, default=90, help="held-out tasks (a third of each kind)")
     a, rest = p.parse_known_args(argv)
     print(json.dumps(evaluate(a.ckpt, a.n, rest)))

@@ -1,5 +1,5 @@
-"""Every flag of train.py and sample.py, with its advice (`python train.py --help`), and the defaults
-that depend on other flags. Kept here so that the two scripts read as the algorithms."""
+"""Every flag of train.py and sample.py, with its advice (`python train.py --help`), and the
+defaults that depend on other flags. Kept here so that the two scripts read as the algorithms."""
 import argparse, json, os, sys
 
 from extra import checks
@@ -15,8 +15,10 @@ def train_args(doc, argv=None):
     """train.py's flags, resolved (see resolve)."""
     p = parser(doc)
     arg = p.add_argument
-    arg("--preset", default="tiny", choices=PRESETS, help="from-scratch model size (not with --model)")
-    arg("--model", default=None, help="hub id or local folder of an AutoModelForMaskedLM to fine-tune")
+    arg("--preset", default="tiny", choices=PRESETS,
+        help="from-scratch model size (not with --model)")
+    arg("--model", default=None,
+        help="hub id or local folder of an AutoModelForMaskedLM to fine-tune")
     arg("--dataset", default="storyworld",
         help="'storyworld', a hub dataset with a 'text' column, or a .txt/.jsonl file")
     arg("--seq_len", type=int, default=160,
@@ -37,13 +39,21 @@ def train_args(doc, argv=None):
         help="continue the run in --out_dir that Ctrl-C interrupted, with its own arguments")
     arg("--mixed_precision", default=None, choices=["no", "fp16", "bf16"],
         help="no / fp16 / bf16 (default: bf16 where the GPU or CPU computes it natively)")
+    # the recipe levers (extra/recipes.py, docs/recipes.md)
+    arg("--t_dist", default="uniform", choices=["uniform", "clipped", "bell"],
+        help="the noise level t in training: U(0, 1) (LLaDA), U[0.3, 0.8], or a triangle at 0.5")
+    arg("--block_rows", type=float, default=0.0, help="share of the rows shaped as the sampler "
+        "sees a block: clean prefix, one block masked at rate t, the rest masked (BD3-LM, PUMA)")
+    arg("--block_length", type=int, default=None,
+        help="the block of --block_rows (default: sample.py's, a quarter of the generated length)")
     # edits_and_sft.py
     arg("--sft", action="store_true", help="supervised fine-tuning on conversations ('messages'), "
         "from --model (default: out/, else the shipped model); --dataset storyworld means the "
         "story-world chat tasks")
     arg("--edits", action="store_true",
         help="Seed Diffusion curriculum: after --edit_start, also corrupt visible tokens")
-    arg("--edit_start", type=float, default=0.8, help="fraction of the steps trained with masks only")
+    arg("--edit_start", type=float, default=0.8,
+        help="fraction of the steps trained with masks only")
     arg("--edit_rate", type=float, default=0.2,
         help="a visible token is replaced with probability edit_rate * t")
     return resolve(p.parse_args(argv))
@@ -60,13 +70,15 @@ def resolve(args):
         return argparse.Namespace(**{**saved, "resume": True, "out_dir": args.out_dir})
     checks.training(args)
     if os.path.exists(os.path.join(args.out_dir, "training_state.pt")):
-        print(f"note: {args.out_dir}/ holds an interrupted run, which this one will replace when it "
-              f"saves; to continue that one instead: python train.py --out_dir {args.out_dir} "
+        print(f"note: {args.out_dir}/ holds an interrupted run, which this one will replace when "
+              f"it saves; to continue that one instead: python train.py --out_dir {args.out_dir} "
               "--resume", file=sys.stderr)
     if args.sft and args.model is None:  # SFT starts from out/ of train.py, else the shipped model
         args.model = default_checkpoint("out", SHIPPED)[0]
     if args.mixed_precision is None:
         args.mixed_precision = "bf16" if bf16_is_fast() else "no"
+    if args.block_length is None:  # sample.py's default block: a quarter of what fits after the BOS
+        args.block_length = max(1, (args.seq_len - 1) // 4)
     preset = PRESETS[args.preset]
     args.batch_size = args.batch_size or preset["batch"]
     args.max_steps = args.max_steps or preset["steps"]

@@ -1051,7 +1051,8 @@ def grade_all(texts):
 
 def report(texts, as_json=False):
     """sample.py's verdicts: each text with whether it is a valid story and, if not, why; then the
-    validity rate and the graded measure (grade_all). as_json: one JSON object per text, no summary."""
+    validity rate and the graded measure (grade_all). as_json: one JSON object per text, and no
+    summary."""
     n_valid = 0
     for text in texts:
         valid, problems = check(text)
@@ -1068,8 +1069,11 @@ def report(texts, as_json=False):
               f"({100 * g['fitting_share']:.0f}%); problems: {kinds}")
 
 
-def true_entropy(texts, n_tokens):
-    """The exact entropy of these stories in nats per token: -sum log p(text) / n_tokens."""
+def true_entropy(texts, n_tokens, dataset="storyworld"):
+    """The exact entropy of these stories in nats per token, -sum log p(text) / n_tokens; None for
+    texts that are not the story world's (another dataset, or no texts)."""
+    if dataset != "storyworld" or not texts:
+        return None
     return -sum(map(log_prob, texts)) / n_tokens
 
 def entropy(n=10000, seed=1234, tokenize=None):

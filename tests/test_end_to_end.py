@@ -11,9 +11,11 @@ from extra import storyworld
 @pytest.mark.slow
 def test_a_short_run_learns_the_story_world(tmp_path, capsys):
     """Two minutes of the default recipe: the validation -ELBO must fall far below where it starts
-    (a random model sits near log V, ~7 nats/token) and the samples must already read like stories."""
+    (a random model sits near log V, ~7 nats/token) and the samples must already read like
+    stories."""
     out = tmp_path / "out"
-    train.main(["--max_steps", "200", "--eval_every", "100", "--n_val", "64", "--out_dir", str(out)])
+    train.main(["--max_steps", "200", "--eval_every", "100", "--n_val", "64",
+                "--out_dir", str(out)])
     metrics = json.loads((out / "metrics.json").read_text())
     first, last = metrics["log"][0]["val_nelbo_per_token"], metrics["val_nelbo_per_token"]
     assert metrics["log"][0]["step"] == 1 and first > 6

@@ -1,4 +1,5 @@
-"""Known-answer tests of the evaluators (extra/evaluate.py) and the GPT baseline (extra/train_ar.py)."""
+"""Known-answer tests of the evaluators (extra/evaluate.py) and the GPT baseline
+(extra/train_ar.py)."""
 import itertools, json, math
 
 import torch
@@ -11,11 +12,13 @@ from sample import generate
 
 V, MASK, L = 2, 2, 3  # toy: binary sequences of length 3, id 2 is [MASK]
 SEQS = list(itertools.product(range(V), repeat=L))
-P = dict(zip(SEQS, torch.tensor([0.30, 0.05, 0.10, 0.15, 0.02, 0.08, 0.20, 0.10], dtype=torch.float64).tolist()))
+P = dict(zip(SEQS, torch.tensor([0.30, 0.05, 0.10, 0.15, 0.02, 0.08, 0.20, 0.10],
+                                dtype=torch.float64).tolist()))
 
 
 class Oracle(torch.nn.Module):
-    """The exact conditionals p(x_i | visible tokens) of the joint P, by enumeration: a perfect denoiser."""
+    """The exact conditionals p(x_i | visible tokens) of the joint P, by enumeration: a perfect
+    denoiser."""
 
     def forward(self, input_ids):
         out = torch.full((*input_ids.shape, V + 1), -1e9, dtype=torch.float64)
@@ -38,7 +41,8 @@ class Fixed(torch.nn.Module):
 
 
 def exact_estimator_mean(model, x):
-    """E over l ~ U{1..L} and a uniform l-subset M of (L / l) * sum_{i in M} CE_i, by enumerating every subset."""
+    """E over l ~ U{1..L} and a uniform l-subset M of (L / l) * sum_{i in M} CE_i, by enumerating
+    every subset."""
     total = 0.0
     for l in range(1, L + 1):
         subsets = list(itertools.combinations(range(L), l))
@@ -50,23 +54,26 @@ def exact_estimator_mean(model, x):
 
 
 def test_estimator_is_unbiased_for_a_perfect_model():
-    """With the true conditionals, the bound is tight: E[estimate] = -log p(x) exactly (any-order chain rule),
-    and the Monte Carlo mean lands within 4 standard errors of it."""
+    """With the true conditionals, the bound is tight: E[estimate] = -log p(x) exactly (any-order
+    chain rule), and the Monte Carlo mean lands within 4 standard errors of it."""
     oracle = Oracle()
     for x in [(0, 0, 0), (1, 0, 1), (0, 1, 1)]:
         assert abs(exact_estimator_mean(oracle, x) - -math.log(P[x])) < 1e-9
-        mean, se = mc_nelbo(oracle, torch.tensor([x] * 64), MASK, draws=32, generator=torch.Generator().manual_seed(1))
+        mean, se = mc_nelbo(oracle, torch.tensor([x] * 64), MASK, draws=32,
+                            generator=torch.Generator().manual_seed(1))
         est, est_se = mean.mean().item(), math.sqrt((se ** 2).sum().item()) / 64
         assert abs(est - -math.log(P[x])) < 4 * est_se + 1e-6, (x, est, -math.log(P[x]), est_se)
 
 
 def test_estimator_matches_enumeration_for_an_imperfect_model():
-    """For a model that is not perfect the estimate is above -log p(x) (a bound) and its Monte Carlo mean equals
-    the enumerated expectation: l is uniform on 1..L and the masked subset is uniform given l."""
+    """For a model that is not perfect the estimate is above -log p(x) (a bound) and its Monte Carlo
+    mean equals the enumerated expectation: l is uniform on 1..L and the masked subset is uniform
+    given l."""
     model = Fixed()
     for x in [(0, 0, 0), (1, 1, 0)]:
         exact = exact_estimator_mean(model, x)
-        mean, se = mc_nelbo(model, torch.tensor([x] * 256), MASK, draws=24, generator=torch.Generator().manual_seed(2))
+        mean, se = mc_nelbo(model, torch.tensor([x] * 256), MASK, draws=24,
+                            generator=torch.Generator().manual_seed(2))
         est, est_se = mean.mean().item(), math.sqrt((se ** 2).sum().item()) / 256
         assert abs(est - exact) < 4 * est_se, (x, est, exact, est_se)
 
@@ -82,26 +89,30 @@ def test_estimator_never_masks_kept_positions():
     x = torch.tensor([[1, 0, 1]] * 8)
     mc_nelbo(Spy(), x, MASK, draws=8, keep=torch.tensor([[True, False, False]] * 8))
     canvases = torch.cat(seen)
-    assert (canvases[:, 0] == 1).all() and (canvases == MASK).any(1).all()  # BOS kept, at least one mask per draw
+    # BOS kept, at least one mask per draw
+    assert (canvases[:, 0] == 1).all() and (canvases == MASK).any(1).all()
 
 
 def tiny_modernbert():
-    cfg = ModernBertConfig(vocab_size=12, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32,
-                           max_position_embeddings=64, pad_token_id=11, eos_token_id=10, bos_token_id=10, cls_token_id=10, sep_token_id=10)
+    cfg = ModernBertConfig(vocab_size=12, hidden_size=32, num_hidden_layers=2,
+                           num_attention_heads=2, intermediate_size=32,
+                           max_position_embeddings=64, pad_token_id=11,
+                           eos_token_id=10, bos_token_id=10, cls_token_id=10, sep_token_id=10)
     return ModernBertForMaskedLM(cfg).eval()
 
 
 def test_nfe_counts_every_forward_pass():
-    """Low-confidence remasking takes exactly `steps` passes; a threshold takes at most that many and at least one
-    per block; each is what the NFE hook counts."""
+    """Low-confidence remasking takes exactly `steps` passes; a threshold takes at most that many
+    and at least one per block; each is what the NFE hook counts."""
     torch.manual_seed(0)
     model = tiny_modernbert()
     counter = NFE(model)
-    generate(model, torch.zeros(3, 1, dtype=torch.long), steps=16, gen_length=32, block_length=8, mask_id=11, temperature=1.0)
+    generate(model, torch.zeros(3, 1, dtype=torch.long), steps=16, gen_length=32, block_length=8,
+             mask_id=11, temperature=1.0)
     assert counter.n == 16
     counter.n = 0
-    generate(model, torch.zeros(3, 1, dtype=torch.long), steps=32, gen_length=32, block_length=8, mask_id=11,
-             temperature=1.0, threshold=0.05)
+    generate(model, torch.zeros(3, 1, dtype=torch.long), steps=32, gen_length=32, block_length=8,
+             mask_id=11, temperature=1.0, threshold=0.05)
     assert 4 <= counter.n < 32  # a low threshold commits many tokens per pass
 
 
@@ -118,12 +129,13 @@ def test_gpt_nfe_is_one_pass_per_new_token():
 
 
 def test_baseline_trains_and_its_nll_falls(tmp_path):
-    """extra/train_ar.py on the story world for 150 steps: the validation NLL falls from ~log V to below 1.5
-    nats per token, and the checkpoint loads with plain transformers."""
+    """extra/train_ar.py on the story world for 150 steps: the validation NLL falls from ~log V to
+    below 1.5 nats per token, and the checkpoint loads with plain transformers."""
     from extra import train_ar
     from transformers import GPT2LMHeadModel
     out = tmp_path / "ar"
-    train_ar.main(["--max_steps", "150", "--eval_every", "150", "--n_val", "32", "--out_dir", str(out), "--lr", "3e-3"])
+    train_ar.main(["--max_steps", "150", "--eval_every", "150", "--n_val", "32",
+                   "--out_dir", str(out), "--lr", "3e-3"])
     log = json.load(open(out / "metrics.json"))["log"]
     assert log[0]["val_nll_per_token"] > 5 and log[-1]["val_nll_per_token"] < 1.5, log
     assert GPT2LMHeadModel.from_pretrained(out).config.n_layer == 4
@@ -141,19 +153,21 @@ def test_infill_fills_only_the_masks_one_per_pass():
 
 
 def test_likelihood_of_any_text_file(tmp_path, capsys):
-    """`--ckpt DIR --data FILE`: nats per token and bits per character of a local file, with the bound marked."""
+    """`--ckpt DIR --data FILE`: nats per token and bits per character of a local file, with the
+    bound marked."""
     from extra import evaluate
     f = tmp_path / "t.txt"
     f.write_text("Tom had a red ball.\n\nLily had a blue kite. She played in the park.\n\nThe end.")
-    evaluate.main(["--ckpt", "extra/checkpoint", "--data", str(f), "--n_val", "3", "--draws", "2", "--out", str(tmp_path / "r")])
+    evaluate.main(["--ckpt", "extra/checkpoint", "--data", str(f), "--n_val", "3", "--draws", "2",
+                   "--out", str(tmp_path / "r")])
     row = [l for l in capsys.readouterr().out.splitlines() if l.startswith("| diffusion")][-1]
     nats, bpc = float(row.split("|")[2].strip("<= ")), float(row.split("|")[4].strip("<= "))
     assert 0 < nats < 20 and 0 < bpc < nats * 3
 
 
 def test_left_to_right_nll_is_the_chain_rule_for_a_perfect_model():
-    """Read left to right with the true conditionals, the model's NLL of x_1, x_2 given x_0 is exactly
-    -log p(x) + log p(x_0) (the first position is given, like BOS)."""
+    """Read left to right with the true conditionals, the model's NLL of x_1, x_2 given x_0 is
+    exactly -log p(x) + log p(x_0) (the first position is given, like BOS)."""
     from extra.evaluate import l2r_nll
     oracle = Oracle()
     xs = [(0, 0, 0), (1, 0, 1), (0, 1, 1)]

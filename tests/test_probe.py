@@ -1,4 +1,5 @@
-"""The agreement probe, on models whose answers are known: one that knows nothing, one that always copies."""
+"""The agreement probe, on models whose answers are known: one that knows nothing, one that always
+copies."""
 import itertools
 from types import SimpleNamespace
 
@@ -31,21 +32,26 @@ class Oracle(torch.nn.Module):
         self.vocab, self.truth = vocab, truth
 
     def forward(self, input_ids):
-        filled = torch.where(input_ids == self.truth.mask_id, self.truth.ids[: input_ids.shape[1]], input_ids)
-        return SimpleNamespace(logits=torch.nn.functional.one_hot(filled, self.vocab).float() * 50)
+        filled = torch.where(input_ids == self.truth.mask_id, self.truth.ids[: input_ids.shape[1]],
+                             input_ids)
+        return SimpleNamespace(
+            logits=torch.nn.functional.one_hot(filled, self.vocab).float() * 50)
 
 
 def test_a_model_that_knows_nothing_scores_one_over_the_vocabulary(tok):
     result = probe(Uniform(len(tok)), tok, n_stories=3)
     n_names = len(ids_of(tok, storyworld.ALL_NAMES))
     right, cls, n = result["name"]
-    assert n > 3 and right == pytest.approx(1 / len(tok)) and cls == pytest.approx(n_names / len(tok))
+    assert (n > 3 and right == pytest.approx(1 / len(tok))
+            and cls == pytest.approx(n_names / len(tok)))
     assert result["pronoun"][0] == pytest.approx(1 / len(tok))
 
 
 def test_a_model_that_copies_scores_one(tok):
     text = storyworld.valid_stories(1)[0]
-    ids = torch.tensor([tok.bos_token_id] + tok(text, add_special_tokens=False)["input_ids"] + [tok.eos_token_id])
-    result = probe(Oracle(len(tok), SimpleNamespace(ids=ids, mask_id=tok.mask_token_id)), tok, n_stories=1)
+    ids = torch.tensor([tok.bos_token_id] + tok(text, add_special_tokens=False)["input_ids"]
+                       + [tok.eos_token_id])
+    result = probe(Oracle(len(tok), SimpleNamespace(ids=ids, mask_id=tok.mask_token_id)), tok,
+                   n_stories=1)
     for right, cls, n in result.values():
         assert n >= 1 and right == pytest.approx(1.0) and cls == pytest.approx(1.0)

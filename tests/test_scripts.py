@@ -1,12 +1,13 @@
-"""The real-model path: train.py and sample.py on tiny DistilBERT / ModernBERT folders and local data,
-the way a Colab user runs them on the hub (which is unreachable here), and the offline messages."""
+"""The real-model path: train.py and sample.py on tiny DistilBERT / ModernBERT folders and local
+data, the way a Colab user runs them on the hub (which is unreachable here), and the offline
+messages."""
 import json, os, subprocess, sys, time
 
 import pytest
 import torch
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-from transformers import (AutoModelForMaskedLM, DistilBertConfig, DistilBertForMaskedLM, ModernBertConfig,
-                          ModernBertForMaskedLM, PreTrainedTokenizerFast)
+from transformers import (AutoModelForMaskedLM, DistilBertConfig, DistilBertForMaskedLM,
+                          ModernBertConfig, ModernBertForMaskedLM, PreTrainedTokenizerFast)
 
 import sample
 import train
@@ -24,23 +25,26 @@ def bert_style_tokenizer(texts):
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tok.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=200, special_tokens=[
         "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]))
-    return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", sep_token="[SEP]", cls_token="[CLS]",
-                                   pad_token="[PAD]", mask_token="[MASK]")
+    return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", sep_token="[SEP]",
+                                   cls_token="[CLS]", pad_token="[PAD]", mask_token="[MASK]")
 
 
 def tiny_backbone(arch, folder):
-    """Save a tiny randomly initialised masked LM + tokenizer, as a hub checkpoint would be laid out."""
+    """Save a tiny randomly initialised masked LM + tokenizer, as a hub checkpoint would be laid
+    out."""
     torch.manual_seed(0)
     if arch == "distilbert":
         tok = bert_style_tokenizer(STORIES)
-        model = DistilBertForMaskedLM(DistilBertConfig(vocab_size=len(tok), dim=32, n_layers=2, n_heads=2,
-                                                       hidden_dim=64, max_position_embeddings=64))
+        model = DistilBertForMaskedLM(DistilBertConfig(vocab_size=len(tok), dim=32, n_layers=2,
+                                                       n_heads=2, hidden_dim=64,
+                                                       max_position_embeddings=64))
     else:
         tok = loading.build_tokenizer(STORIES)
         model = ModernBertForMaskedLM(ModernBertConfig(
-            vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-            max_position_embeddings=64, pad_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id,
-            bos_token_id=tok.eos_token_id, cls_token_id=tok.eos_token_id, sep_token_id=tok.eos_token_id))
+            vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+            intermediate_size=64, max_position_embeddings=64, pad_token_id=tok.eos_token_id,
+            eos_token_id=tok.eos_token_id, bos_token_id=tok.eos_token_id,
+            cls_token_id=tok.eos_token_id, sep_token_id=tok.eos_token_id))
     model.save_pretrained(folder)
     tok.save_pretrained(folder)
     return tok
@@ -52,15 +56,18 @@ def test_fine_tune_a_local_backbone_on_a_local_dataset(arch, tmp_path, capsys):
     data = tmp_path / "stories.jsonl"  # TinyStories' format: one {"text": ...} per line
     data.write_text("\n".join(json.dumps({"text": s}) for s in STORIES))
     out = tmp_path / "out"
-    train.main(["--model", str(tmp_path / "backbone"), "--dataset", str(data), "--max_steps", "4", "--seq_len", "32",
-                "--batch_size", "4", "--eval_every", "2", "--warmup", "1", "--out_dir", str(out)])
+    train.main(["--model", str(tmp_path / "backbone"), "--dataset", str(data), "--max_steps", "4",
+                "--seq_len", "32", "--batch_size", "4", "--eval_every", "2", "--warmup", "1",
+                "--out_dir", str(out)])
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["steps"] == 4 and metrics["true_entropy_per_token"] is None
-    assert 0 < metrics["val_nelbo_per_token"] < 50 and [e["step"] for e in metrics["log"]] == [1, 2, 4]
+    assert (0 < metrics["val_nelbo_per_token"] < 50
+            and [e["step"] for e in metrics["log"]] == [1, 2, 4])
     assert not (tmp_path / "out.tmp").exists()
     AutoModelForMaskedLM.from_pretrained(out)  # a standard Hugging Face checkpoint
     capsys.readouterr()
-    sample.main(["--ckpt", str(out), "--n", "3", "--steps", "4", "--gen_length", "8", "--json", "--prompt", "Tom had"])
+    sample.main(["--ckpt", str(out), "--n", "3", "--steps", "4", "--gen_length", "8", "--json",
+                 "--prompt", "Tom had"])
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 3 and all(json.loads(l)["text"].startswith("Tom had") for l in lines)
 
@@ -72,17 +79,20 @@ def test_rows_pad_short_documents_and_window_long_ones(tmp_path):
     n = len(tok(book)["input_ids"]) + 1  # + EOS; each window of 64 also starts with BOS
     out = list(loading.rows([book, "Tom had a ball."], tok, 64, eos))
     assert len(out) == -(-n // 63) + 1 and all(len(r) == 64 for r in out)
-    assert out[-1][:6] == [tok.bos_token_id] + tok("Tom had a ball.")["input_ids"] and set(out[-1][6:]) == {eos}
+    assert (out[-1][:6] == [tok.bos_token_id] + tok("Tom had a ball.")["input_ids"]
+            and set(out[-1][6:]) == {eos})
     path = tmp_path / "book.txt"
     path.write_text("\n\n".join(STORIES))  # blank lines separate documents
     train_rows, val_rows, _ = loading.load_data(str(path), tok, 64, n_val=10)
-    assert 1 <= len(val_rows) and all(r not in val_rows for r in [next(train_rows) for _ in range(60)])
+    assert 1 <= len(val_rows) and all(r not in val_rows
+                                      for r in [next(train_rows) for _ in range(60)])
 
 
 def run(*args, timeout=120):
     env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"}  # as a user would run it
     t0 = time.time()
-    p = subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    p = subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                       timeout=timeout)
     return p, time.time() - t0
 
 

@@ -1,6 +1,7 @@
-"""The model shipped in extra/checkpoint/ is what `python sample.py` uses right after install: it must load with
-the plain Hugging Face classes, be the story-world model its metrics say it is, and write varied, story-length text.
-(Its validity is 0/64 today, plots get mixed; the README says so. These tests guard what it does do.)"""
+"""The model shipped in extra/checkpoint/ is what `python sample.py` uses right after install: it
+must load with the plain Hugging Face classes, be the story-world model its metrics say it is, and
+write varied, story-length text. (Its validity is 0/64 today, plots get mixed; the README says so.
+These tests guard what it does do.)"""
 import json
 
 from transformers import AutoModelForMaskedLM, AutoTokenizer
@@ -14,14 +15,17 @@ from extra.probe_agreement import probe
 def test_shipped_checkpoint_loads_with_plain_transformers():
     model = AutoModelForMaskedLM.from_pretrained(SHIPPED)
     tok = AutoTokenizer.from_pretrained(SHIPPED)
-    assert tok.mask_token_id is not None and tok.eos_token_id is not None and tok.bos_token_id is not None
+    assert (tok.mask_token_id is not None and tok.eos_token_id is not None
+            and tok.bos_token_id is not None)
     assert model.config.vocab_size >= len(tok)
     metrics = json.load(open(f"{SHIPPED}/metrics.json"))
-    assert metrics["dataset"] == "storyworld" and metrics["val_nelbo_per_token"] < 2.5 * metrics["true_entropy_per_token"]
+    assert (metrics["dataset"] == "storyworld"
+            and metrics["val_nelbo_per_token"] < 2.5 * metrics["true_entropy_per_token"])
 
 
 def test_shipped_model_copies_its_hero_from_context():
-    """A masked name or he/she, the rest of the story visible: the right one, not just some name (a guess is ~1/20)."""
+    """A masked name or he/she, the rest of the story visible: the right one, not just some name (a
+    guess is ~1/20)."""
     model, tok, _ = load(SHIPPED)
     for kind, (right, cls, n) in probe(model, tok, n_stories=10).items():
         assert n > 10 and cls > 0.95 and right > 0.9, (kind, right, cls)

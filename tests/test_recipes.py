@@ -1,0 +1,77 @@
+"""Known answers for the recipe levers (extra/recipes.py) and their use in train.forward_process."""
+import math
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from extra.recipes import block_matched, noise_levels
+from train import forward_process
+
+
+def test_noise_levels_range_and_mean():
+    """From evenly spread v: uniform has mean 1/2 on [0, 1); clipped U[0.3, 0.8] mean 0.55; the
+    triangle on [0, 1] with mode 1/2 has mean 1/2, variance 1/24, P(t < 1/4) = 2 (1/4)^2 = 1/8."""
+    v = (torch.arange(100000) + 0.5) / 100000
+    u, c, b = noise_levels(v), noise_levels(v, "clipped"), noise_levels(v, "bell")
+    assert u.min() > 0 and u.max() < 1 and u.mean().item() == pytest.approx(0.5, abs=1e-6)
+    assert c.min() >= 0.3 and c.max() <= 0.8 and c.mean().item() == pytest.approx(0.55, abs=1e-5)
+    assert b.min() >= 0 and b.max() <= 1 and b.mean().item() == pytest.approx(0.5, abs=1e-4)
+    assert b.var().item() == pytest.approx(1 / 24, abs=1e-4)
+    assert (b < 0.25).float().mean().item() == pytest.approx(1 / 8, abs=1e-4)
+
+
+def test_block_matched_prefix_clean_block_at_t_suffix_masked():
+    """Every row block-matched, blocks of 4 after a BOS in L = 9: k = 0 gives p = (0, t t t t,
+    1 1 1 1), k = 1 gives (0 0 0 0 0, t t t t); no other shape can come out."""
+    g = torch.Generator().manual_seed(0)
+    p = block_matched(torch.full((2000, 9), 0.3), 1.0, 4, start=1, generator=g)
+    shapes = {tuple(row) for row in p.tolist()}
+    t = 0.30000001192092896  # 0.3 in float32
+    assert shapes == {(0.0, t, t, t, t, 1.0, 1.0, 1.0, 1.0), (0.0, 0.0, 0.0, 0.0, 0.0, t, t, t, t)}
+    share = (p[:, 1] == 0).float().mean().item()  # k = 1 in about half of the rows
+    assert 0.45 < share < 0.55
+
+
+def test_block_matched_share_and_no_share():
+    g = torch.Generator().manual_seed(1)
+    p = torch.full((4000, 9), 0.5)
+    assert torch.equal(block_matched(p, 0.0, 4, start=1, generator=g), p)
+    out = block_matched(p, 0.25, 4, start=1, generator=g)
+    shaped = (out != 0.5).any(1).float().mean().item()
+    assert 0.22 < shaped < 0.28
+
+
+def test_forward_process_with_block_rows_masks_as_the_sampler_sees():
+    """With --block_rows 1: the prefix is never masked, the suffix always, the block at rate t;
+    and the unbiased validation path (no recipe) is LLaDA's draw, the same numbers as before."""
+    torch.manual_seed(0)
+    B, L = 512, 17
+    x0 = torch.randint(5, 50, (B, L))
+    keep = torch.zeros(B, L, dtype=torch.bool)
+    keep[:, 0] = True  # the BOS
+    recipe = SimpleNamespace(t_dist="uniform", block_rows=1.0, block_length=4)
+    xt, masked, p_mask = forward_process(x0, 1, keep=keep, recipe=recipe)
+    assert not masked[:, 0].any()
+    for row in range(B):
+        p = p_mask[row]
+        block = (p > 0) & (p < 1)
+        lo, hi = block.nonzero().min().item(), block.nonzero().max().item() + 1
+        assert hi - lo == 4 and (lo - 1) % 4 == 0
+        assert not masked[row, :lo].any() and masked[row, hi:].all()
+    t = p_mask[(p_mask > 0) & (p_mask < 1)]
+    in_block = masked[(p_mask > 0) & (p_mask < 1)].float()
+    assert in_block.mean().item() == pytest.approx(t.mean().item(), abs=0.03)
+    g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    a = forward_process(x0, 1, generator=g1, keep=keep)
+    b = forward_process(x0, 1, generator=g2, keep=keep, recipe=SimpleNamespace(
+        t_dist="uniform", block_rows=0.0, block_length=4))
+    assert all(torch.equal(u, v) for u, v in zip(a, b))
+
+
+def test_validation_is_the_unbiased_elbo_whatever_the_training_density():
+    """train.validate draws through forward_process without a recipe: uniform t, no blocks."""
+    import inspect
+    import train
+    assert "recipe" not in inspect.getsource(train.validate)
+    assert math.isclose(noise_levels(torch.tensor([0.25]), "uniform").item(), 0.25)
