@@ -86,7 +86,8 @@ def edit_loss(logits, x0, masked, p_mask, mask_id, keep=None):
     over B*L."""
     # (B, L), 0 where kept
     ce = token_ce(logits, x0, torch.ones_like(masked) if keep is None else ~keep, mask_id)
-    return torch.where(masked, ce / p_mask, ce).sum() / x0.numel()
+    weight = torch.where(masked, p_mask, 1.0)  # subtle: no 0/0 where p_mask = 0 (a clean prefix)
+    return (ce / weight).sum() / x0.numel()
 
 
 def revise(x, logits, lo, hi, counts, edit_threshold, max_edits, mask_id):

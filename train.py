@@ -48,8 +48,8 @@ def forward_process(x0, mask_id, eps=1e-3, generator=None, keep=None, recipe=Non
 def diffusion_loss(logits, x0, masked, p_mask, mask_id, keep=None):
     """-ELBO per token: sum_masked CE(logits, x0) / p_mask over B*L (all positions, not #masked).
     subtle: [MASK] is never predicted (MDLM's SUBS): token_ce sets its logit to -inf."""
-    ce = token_ce(logits, x0, masked, mask_id)                      # (B, L), 0 where not masked
-    return (ce / p_mask).sum() / x0.numel()
+    ce = token_ce(logits, x0, masked, mask_id)[masked]              # (N,): the masked tokens
+    return (ce / p_mask.expand_as(masked)[masked]).sum() / x0.numel()
 
 
 @torch.no_grad()

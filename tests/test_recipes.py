@@ -75,3 +75,27 @@ def test_validation_is_the_unbiased_elbo_whatever_the_training_density():
     import train
     assert "recipe" not in inspect.getsource(train.validate)
     assert math.isclose(noise_levels(torch.tensor([0.25]), "uniform").item(), 0.25)
+
+
+def test_losses_stay_finite_with_a_clean_prefix():
+    """Block-matched rows have p_mask = 0 on their clean prefix: the -ELBO and the edit loss must
+    skip those positions, not divide 0 by 0 (a first version printed loss=nan)."""
+    from edits_and_sft import edit_loss
+    from train import diffusion_loss
+    torch.manual_seed(0)
+    x0 = torch.randint(5, 50, (64, 17))
+    keep = torch.zeros_like(x0, dtype=torch.bool)
+    keep[:, 0] = True
+    recipe = SimpleNamespace(t_dist="bell", block_rows=1.0, block_length=4)
+    xt, masked, p_mask = forward_process(x0, 1, keep=keep, recipe=recipe)
+    logits = torch.randn(64, 17, 60, requires_grad=True)
+    for loss_fn in (diffusion_loss, edit_loss):
+        loss = loss_fn(logits, x0, masked, p_mask, 1, keep)
+        loss.backward()
+        assert torch.isfinite(loss) and torch.isfinite(logits.grad).all()
+        logits.grad = None
+    ce = torch.nn.functional.cross_entropy(
+        logits.detach()[masked].index_fill(1, torch.tensor([1]), -float("inf")), x0[masked],
+        reduction="none")
+    expected = (ce / p_mask[masked]).sum() / x0.numel()
+    assert diffusion_loss(logits, x0, masked, p_mask, 1).item() == pytest.approx(expected.item())
