@@ -139,7 +139,7 @@ def training(args):
     if args.lr is not None and not 0 < args.lr < 1:
         fail(f"--lr {args.lr} is not a learning rate: AdamW wants something like 1e-3 from "
              "scratch, 5e-5 to fine-tune")
-    if not 0 <= args.block_rows <= 1:
+    if args.block_rows is not None and not 0 <= args.block_rows <= 1:
         fail(f"--block_rows is a share of the rows: it must be in [0, 1] (got {args.block_rows})")
     if args.block_rows and args.sft:
         fail("--block_rows shapes pretraining rows; with --sft the prompt is the clean prefix")

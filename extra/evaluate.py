@@ -212,9 +212,12 @@ def infill_stories(model, tok, texts, seq_len, temperature=1.0, seed=0):
 
 
 def quality(texts, nfe, seconds, tok):
-    valid = sum(storyworld.check(t)[0] for t in texts)
+    """Validity, the graded measure (the share of sentences that fit their place, storyworld.grade),
+    forward passes and speed of a batch of samples."""
+    g = storyworld.grade_all(texts)
     n_tok = sum(len(tok(t, add_special_tokens=False)["input_ids"]) + 1 for t in texts)
-    return dict(valid=valid, n=len(texts), nfe=nfe, seconds=round(seconds, 2),
+    return dict(valid=g["valid"], n=len(texts), fitting=round(g["fitting_share"], 3),
+                problems=round(g["problems_per_story"], 2), nfe=nfe, seconds=round(seconds, 2),
                 s_per_sample=round(seconds / len(texts), 3), tokens_per_s=round(n_tok / seconds, 1))
 
 
@@ -336,8 +339,8 @@ def main(argv=None):
 
     lines += ["", f"## Sample quality, forward passes and speed ({args.n} unconditional samples "
               f"per row, one batch, temperature {args.temperature})\n",
-              "| sampler | valid | NFE | seconds | s/sample | tokens/s |",
-              "|---|---|---|---|---|---|"]
+              "| sampler | valid | sentences that fit | problems per story | NFE | seconds | "
+              "s/sample | tokens/s |", "|---|---|---|---|---|---|---|---|"]
     results = []
     m, tok, metrics_d, _ = loaded["diffusion"]
     seq_len = metrics_d.get("args", {}).get("seq_len", 160)
@@ -368,8 +371,9 @@ def main(argv=None):
             results.append(dict(sampler=f"GPT, KV cache, T={T}", **quality(texts, nfe, secs, tok)))
             print(results[-1], flush=True)
     for r in results:
-        lines.append(f"| {r['sampler']} | {r['valid']}/{r['n']} | {r['nfe']} | {r['seconds']} | "
-                     f"{r['s_per_sample']} | {r['tokens_per_s']} |")
+        lines.append(f"| {r['sampler']} | {r['valid']}/{r['n']} | {100 * r['fitting']:.0f}% | "
+                     f"{r['problems']} | {r['nfe']} | {r['seconds']} | {r['s_per_sample']} | "
+                     f"{r['tokens_per_s']} |")
     lines += ["", f"Infilling (diffusion only; a left-to-right GPT cannot condition on a suffix): "
               f"the first and last third of {len(filled)} validation stories kept, the middle "
               f"third masked and filled one token per pass, most confident first: "

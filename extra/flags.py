@@ -40,10 +40,12 @@ def train_args(doc, argv=None):
     arg("--mixed_precision", default=None, choices=["no", "fp16", "bf16"],
         help="no / fp16 / bf16 (default: bf16 where the GPU or CPU computes it natively)")
     # the recipe levers (extra/recipes.py, docs/recipes.md)
-    arg("--t_dist", default="uniform", choices=["uniform", "clipped", "bell"],
-        help="the noise level t in training: U(0, 1) (LLaDA), U[0.3, 0.8], or a triangle at 0.5")
-    arg("--block_rows", type=float, default=0.0, help="share of the rows shaped as the sampler "
-        "sees a block: clean prefix, one block masked at rate t, the rest masked (BD3-LM, PUMA)")
+    arg("--t_dist", default=None, choices=["uniform", "clipped", "bell"],
+        help="the noise level t in training: U(0, 1) (LLaDA), U[0.3, 0.8], or a triangle at 0.5 "
+        "(default: bell; uniform with --sft)")
+    arg("--block_rows", type=float, default=None, help="share of the rows shaped as the sampler "
+        "sees a block: clean prefix, one block masked at rate t, the rest masked (BD3-LM, PUMA; "
+        "default: 0.5; 0 with --sft). --t_dist uniform --block_rows 0 is LLaDA's recipe")
     arg("--block_length", type=int, default=None,
         help="the block of --block_rows (default: sample.py's, a quarter of the generated length)")
     # edits_and_sft.py
@@ -66,6 +68,8 @@ def resolve(args):
     if args.resume:
         resumable(args.out_dir)  # says so if there is nothing to resume
         saved = json.load(open(os.path.join(args.out_dir, "metrics.json")))["args"]
+        # a run saved before the recipe levers existed was trained with LLaDA's recipe
+        saved = {"t_dist": "uniform", "block_rows": 0.0, "block_length": 1, **saved}
         print(f"resuming the run in {args.out_dir}/ with its own flags", file=sys.stderr)
         return argparse.Namespace(**{**saved, "resume": True, "out_dir": args.out_dir})
     checks.training(args)
@@ -77,6 +81,11 @@ def resolve(args):
         args.model = default_checkpoint("out", SHIPPED)[0]
     if args.mixed_precision is None:
         args.mixed_precision = "bf16" if bf16_is_fast() else "no"
+    # the recipe measured best on the story world (docs/recipes.md); SFT keeps LLaDA's
+    if args.t_dist is None:
+        args.t_dist = "uniform" if args.sft else "bell"
+    if args.block_rows is None:
+        args.block_rows = 0.0 if args.sft else 0.5
     if args.block_length is None:  # sample.py's default block: a quarter of what fits after the BOS
         args.block_length = max(1, (args.seq_len - 1) // 4)
     preset = PRESETS[args.preset]

@@ -117,7 +117,7 @@ def test_grad_accum_2_takes_the_step_of_one_batch_twice_as_big(tmp_path, monkeyp
     data = tmp_path / "stories.jsonl"
     data.write_text("\n".join(json.dumps({"text": s}) for s in STORIES))
 
-    def fixed_masks(x0, mask_id, eps=1e-3, generator=None, keep=None):
+    def fixed_masks(x0, mask_id, eps=1e-3, generator=None, keep=None, recipe=None):
         masked = ((x0 * 7 + torch.arange(x0.shape[1])) % 3 == 0) & ~keep           # (B, L)
         return torch.where(masked, mask_id, x0), masked, torch.full((len(x0), 1), 0.5)
     monkeypatch.setattr(train, "forward_process", fixed_masks)
