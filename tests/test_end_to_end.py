@@ -24,5 +24,6 @@ def test_a_short_run_learns_the_story_world(tmp_path, capsys):
     capsys.readouterr()
     sample.main(["--ckpt", str(out), "--n", "4", "--steps", "32", "--json", "--seed", "0"])
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert len(rows) == 4 and all(set(r) == {"text", "valid", "problems"} for r in rows)
-    assert all(r["valid"] == storyworld.check(r["text"])[0] for r in rows)
+    assert len(rows) == 4 and all(set(r) == {"text", "valid", "problems", "grade"} for r in rows)
+    assert all(r["valid"] == storyworld.check(r["text"])[0] == r["grade"]["valid"] for r in rows)
+    assert all(0 <= r["grade"]["fitting"] <= r["grade"]["sentences"] for r in rows)

@@ -8,7 +8,8 @@ import ast, glob, json, os, sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FLOORS = [
-    ["extra/checks.py", "extra/storyworld.py", "extra/render.py"],  # nothing of the project
+    # nothing of the project
+    ["extra/checks.py", "extra/storyworld.py", "extra/render.py", "extra/recipes.py"],
     ["extra/loading.py", "extra/storychat.py"],  # data, models, checkpoints; the chat tasks
     ["extra/flags.py", "edits_and_sft.py"],  # the flags; edits and SFT (tensors and SFT data)
     ["sample.py"],  # Alg. 4 and 5
