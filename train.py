@@ -14,6 +14,10 @@ One training step, in paper order:
   x0 (B, L) clean tokens -> t ~ U(0,1) per sequence -> mask each token with p_mask = (1-eps) t + eps
   -> the encoder predicts every masked token -> loss = sum over masked tokens of CE / p_mask / (B*L)
 That loss is the negative ELBO, an upper bound on -log p(x0) per token (MDLM eq. 10; LLaDA eq. 3).
+By default two recipe levers change the first two arrows (extra/recipes.py, docs/recipes.md): t
+comes from a bell-shaped density, and half the rows are shaped as the sampler sees a block (a clean
+prefix, the block at rate t, the rest masked). `--t_dist uniform --block_rows 0` is LLaDA's recipe exactly;
+validation always uses it, the unbiased -ELBO.
 """
 import math, time
 
