@@ -16,8 +16,8 @@ One training step, in paper order:
 That loss is the negative ELBO, an upper bound on -log p(x0) per token (MDLM eq. 10; LLaDA eq. 3).
 By default two recipe levers change the first two arrows (extra/recipes.py, docs/recipes.md): t
 comes from a bell-shaped density, and half the rows are shaped as the sampler sees a block (a clean
-prefix, the block at rate t, the rest masked). `--t_dist uniform --block_rows 0` is LLaDA's recipe exactly;
-validation always uses it, the unbiased -ELBO.
+prefix, the block at rate t, the rest masked). `--t_dist uniform --block_rows 0` is LLaDA's recipe
+exactly; validation always uses it, the unbiased -ELBO.
 """
 import math, time
 
