@@ -16,7 +16,7 @@ commits some of them; the rest stay masked for later steps:
 With block_length < gen_length the canvas is filled block by block, left to right
 (semi-autoregressive).
 """
-import itertools, json, sys
+import itertools, json
 
 import torch
 
