@@ -53,6 +53,7 @@ def answer(model, tok, messages, args, live=None):
 def load_chat(ckpt):
     """(model, tokenizer with a chat template, context length in tokens) of an SFT checkpoint."""
     model, tok, metrics = load(ckpt)
+    checks.chat_model(ckpt, tok, metrics)  # fine-tuned with --sft, or it says how
     return model, ensure_chat_template(tok), context(model, metrics)
 
 
@@ -68,6 +69,10 @@ def live_view(tok):
 
 
 def get_args(argv=None):
+    return parser().parse_args(argv)
+
+
+def parser():
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--ckpt", default=None,
@@ -90,7 +95,7 @@ def get_args(argv=None):
     p.add_argument("--no_show", action="store_true",
                    help="do not draw the answer while it denoises")
     p.add_argument("--seed", type=int, default=0)
-    return p.parse_args(argv)
+    return p
 
 
 @checks.friendly_exit("Lower --gen_length.")

@@ -109,17 +109,17 @@ def get_args(argv=None):
 @checks.friendly_exit("Lower --n (the samples are one batch) or --gen_length.")
 def main(argv=None):
     args = get_args(argv)
-    ckpt, which = (args.ckpt, "") if args.ckpt else default_checkpoint("out", SHIPPED)
+    args.ckpt, which = (args.ckpt, "") if args.ckpt else default_checkpoint("out", SHIPPED)
     if not args.json:
-        print(f"model: {ckpt}{which}")
+        print(f"model: {args.ckpt}{which}")
     torch.manual_seed(args.seed)
-    model, tok, metrics = load(ckpt)
+    model, tok, metrics = load(args.ckpt)
     bos = [] if bos_id(tok) is None else [bos_id(tok)]  # the anchor every training row started with
     prompt = bos + tok(args.prompt, add_special_tokens=False)["input_ids"]
-    x = torch.tensor([prompt] * args.n, dtype=torch.long)                          # (n, P)
     n_ctx = context(model, metrics)
     room_defaults(args, n_ctx - len(prompt))  # gen_length and block_length fill the room left
-    checks.sampling(args, n_ctx, len(prompt))  # every argument that cannot work, said now
+    checks.sampling(args, n_ctx, len(prompt), metrics)  # all that cannot work, said now
+    x = torch.tensor([prompt] * args.n, dtype=torch.long)                          # (n, P)
 
     # the first canvas, pass by pass: drawn live (--show), kept as the frames of a GIF (--gif)
     recorder = Recorder(tok, args.show, args.gif) if args.show or args.gif else None

@@ -82,6 +82,48 @@ CASES = [
      "not a story-world model"),
     ("--resume with nothing to resume", "train.py --resume --out_dir {d}/empty_run",
      "nothing to resume"),
+    # found by tests/test_every_input.py, which walks every numeric flag, every checkpoint kind
+    # against every script, and degenerate data
+    ("--batch_size 10**12", "train.py --batch_size 1000000000000", "more tokens in one batch"),
+    ("--seq_len 10**12", "train.py --seq_len 1000000000000", "more tokens in one batch"),
+    ("--grad_accum 10**12", "train.py --grad_accum 1000000000000", "rows per optimizer step"),
+    ("--seq_len 2 (no room for BOS + a token + EOS)", "train.py --seq_len 2", "too short"),
+    ("--warmup longer than the run", "train.py --max_steps 10 --warmup 50",
+     "longer than the run"),
+    ("--edit_rate without --edits", "train.py --edit_rate 0.5", "belongs to the edit curriculum"),
+    ("--edit_start outside [0, 1]", "train.py --edits --edit_start 2", "fraction of the steps"),
+    ("--block_length with --block_rows 0", "train.py --block_rows 0 --block_length 10",
+     "is the block of --block_rows"),
+    ("--resume with other flags", "train.py --resume --out_dir {d}/empty_run --lr 1e-3",
+     "would be ignored"),
+    ("a folder as the dataset", "train.py --dataset {d}/empty_run", "is a folder"),
+    ("binary bytes as a .txt dataset", "train.py --dataset {d}/noise.txt", "not a text file"),
+    ("a dataset file that is neither .txt nor .jsonl", "train.py --dataset {d}/noise.bin",
+     "neither a .txt nor a .jsonl"),
+    (".jsonl whose text is not a string", "train.py --dataset {d}/numbers.jsonl",
+     '"text" must be a string'),
+    (".jsonl whose texts are all empty", "train.py --dataset {d}/blank.jsonl", "has no text in it"),
+    ("--n 10**12 (sampling)", "sample.py --n 1000000000000", "more tokens than any device"),
+    ("--steps 10**12 (sampling)", "sample.py --steps 1000000000000", "more passes than tokens"),
+    ("--block_length longer than gen_length", "sample.py --block_length 200",
+     "longer than --gen_length"),
+    ("--edit_threshold without --edits", "sample.py --edit_threshold 0.5", "add --edits"),
+    ("--steps more than a block (chat)", "chat.py --steps 64 -p hi",
+     "more passes than a block has tokens"),
+    ("the chat model given to sample.py", "sample.py --ckpt extra/checkpoint_sft",
+     "is a chat model"),
+    ("the story model given to chat.py", "chat.py --ckpt extra/checkpoint -p hi",
+     "never fine-tuned for chat"),
+    ("the edit-trained model given to chat.py", "chat.py --ckpt extra/checkpoint_edits -p hi",
+     "never fine-tuned for chat"),
+    ("a plain masked LM given to chat.py", "chat.py --ckpt {d}/mlm -p hi",
+     "never fine-tuned for chat"),
+    ("the GPT baseline given to chat.py", "chat.py --ckpt extra/checkpoint_ar -p hi",
+     "not a masked language model"),
+    ("an empty folder as the checkpoint", "sample.py --ckpt {d}/empty_run",
+     "not a complete model folder"),
+    ("a folder that is not a model", "sample.py --ckpt {d}/not_a_model",
+     "not a complete model folder"),
 ]
 
 
@@ -135,8 +177,14 @@ def fixtures(d):
     chat = [{"role": "user", "content": "Hi."}, {"role": "assistant", "content": "Hello."}]
     files["noanswer.jsonl"] = (json.dumps({"messages": chat}) + "\n"
                                + json.dumps({"messages": chat[:1]}))
+    files["numbers.jsonl"] = json.dumps({"text": 5})
+    files["blank.jsonl"] = json.dumps({"text": ""}) + "\n" + json.dumps({"text": " "})
     for name, text in files.items():
         open(os.path.join(d, name), "w").write(text)
+    for name in ("noise.txt", "noise.bin"):
+        open(os.path.join(d, name), "wb").write(bytes(range(256)) * 64)
+    os.makedirs(os.path.join(d, "not_a_model"))
+    open(os.path.join(d, "not_a_model", "notes.txt"), "w").write("my stories\n")
     return d
 
 

@@ -74,6 +74,33 @@ def seq_len(L, model, name):
         fail(f"--seq_len {L} is too short to hold a text: use at least 8 (the default is 160)")
 
 
+def text_file(path):
+    """--dataset FILE: a .txt or .jsonl file of UTF-8 text (not a folder, not binary bytes)."""
+    if os.path.isdir(path):
+        fail(f"'{path}' is a folder; --dataset takes a .txt or .jsonl file ('storyworld', or a hub "
+             "dataset id)")
+    if not path.endswith((".txt", ".jsonl")):
+        fail(f"'{path}' is neither a .txt nor a .jsonl file: --dataset reads plain text (.txt: "
+             "documents separated by blank lines or <|endoftext|>) or JSON lines (.jsonl: one "
+             "{\"text\": ...} per line)")
+    with open(path, "rb") as f:
+        head = f.read(1 << 16)
+    try:
+        head.decode("utf-8")
+        binary = b"\0" in head
+    except UnicodeDecodeError as e:  # (a character cut by the 64 KB window is not an error)
+        binary = e.start < len(head) - 3
+    if binary:
+        fail(f"'{path}' is not a text file (its first bytes are not UTF-8 text): give a .txt or "
+             ".jsonl of text")
+
+
+def text(value, where):
+    if not isinstance(value, str):
+        fail(f"{where}: \"text\" must be a string (got {type(value).__name__} {value!r:.40})")
+    return value
+
+
 def jsonl(path, field, check=lambda value, where: value):
     """The `field` of every line of a .jsonl file (each passed through
     check(value, "file, line n")), said with the line number of the first line that is not right."""
@@ -130,12 +157,28 @@ def conversation(messages, where):
     return messages
 
 
+# no device holds the logits of a bigger batch (2**24 tokens x a vocabulary of 50k x 2 bytes is 1.7
+# TB), and no recipe takes a bigger optimizer step (LLaDA 8B: 1,280 rows of 4,096 tokens)
+MAX_BATCH_TOKENS, MAX_STEP_ROWS = 2**24, 2**20
+
+
 def training(args):
-    """train.py's numeric flags that cannot work (instead of a ZeroDivisionError or a silent
-    default)."""
+    """train.py's numeric flags that cannot work (instead of a ZeroDivisionError, a loop that never
+    ends, or a value quietly ignored)."""
+    if args.seq_len < 8:
+        fail(f"--seq_len {args.seq_len} is too short to hold a text (a BOS, some tokens and an "
+             "EOS): use at least 8 (the default is 160)")
     for name in ("batch_size", "grad_accum", "max_steps", "eval_every", "n_val", "warmup"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             fail(f"--{name} must be at least 1 (got {getattr(args, name)})")
+    rows = (args.batch_size or 1) * args.grad_accum
+    if (args.batch_size or 1) * args.seq_len > MAX_BATCH_TOKENS:
+        fail(f"--batch_size {args.batch_size} x --seq_len {args.seq_len} is more tokens in one "
+             f"batch than any device holds (at most {MAX_BATCH_TOKENS:,}): lower --batch_size, "
+             "and raise --grad_accum to keep the batch")
+    if rows > MAX_STEP_ROWS:
+        fail(f"--batch_size x --grad_accum is {rows:,} rows per optimizer step; even LLaDA 8B took "
+             f"1,280: use fewer (at most {MAX_STEP_ROWS:,})")
     if args.lr is not None and not 0 < args.lr < 1:
         fail(f"--lr {args.lr} is not a learning rate: AdamW wants something like 1e-3 from "
              "scratch, 5e-5 to fine-tune")
@@ -146,21 +189,54 @@ def training(args):
     if args.block_length is not None and not 1 <= args.block_length <= args.seq_len - 2:
         fail(f"--block_length must be between 1 and --seq_len - 2 ({args.seq_len - 2}); "
              f"got {args.block_length}")
+    if args.block_length is not None and (args.block_rows == 0 or args.sft):
+        fail("--block_length is the block of --block_rows, which is 0 here: drop --block_length, "
+             "or pass --block_rows")
+    for name in ("edit_start", "edit_rate"):
+        if getattr(args, name) is not None and not args.edits:
+            fail(f"--{name} belongs to the edit curriculum: add --edits, or drop --{name}")
+    if args.edit_start is not None and not 0 <= args.edit_start <= 1:
+        fail(f"--edit_start is a fraction of the steps: it must be in [0, 1] "
+             f"(got {args.edit_start})")
+    if args.edit_rate is not None and not 0 < args.edit_rate <= 1:
+        fail(f"--edit_rate must be in (0, 1] (got {args.edit_rate}): a visible token is replaced "
+             "with probability edit_rate * t; 0.2 is Seed Diffusion's order of magnitude")
     if args.mixed_precision == "fp16" and not torch.cuda.is_available():
         fail("--mixed_precision fp16 needs a GPU; on a CPU use bf16 (if it computes bf16 natively) "
              "or no")
 
 
-def sampling(args, context=None, prompt_len=0):
+def warmup(args):
+    """After the preset has set --max_steps: a warm-up longer than the run never reaches --lr."""
+    if args.warmup > args.max_steps:
+        fail(f"--warmup {args.warmup} is longer than the run (--max_steps {args.max_steps}): the "
+             f"learning rate would never reach --lr; use at most {args.max_steps}")
+
+
+def resumed(changed):
+    """--resume continues with the run's own flags: any other flag given would be ignored."""
+    if changed:
+        fail(f"--resume continues the run with its own flags, so {', '.join(changed)} would be "
+             "ignored: drop them (only --out_dir goes with --resume), or start a new run in "
+             "another --out_dir")
+
+
+def sampling(args, context=None, prompt_len=0, metrics=None):
     """Arguments of sample.py and chat.py that cannot work, said before any model pass. Without a
     context (chat.py, which fits its blocks to the room each message leaves): only the flags
-    themselves."""
+    themselves. metrics: sample.py's checkpoint's metrics.json (a chat model is for chat.py)."""
+    if (metrics or {}).get("args", {}).get("sft") and not args.prompt:
+        fail(f"'{args.ckpt}' is a chat model (train.py --sft): it answers conversations rather "
+             f"than writing from nothing. Talk to it: python chat.py --ckpt {args.ckpt}")
     if context is not None and prompt_len >= context:
         fail(f"the prompt is {prompt_len} tokens and the model reads at most {context}: no room to "
              "write. Shorten the prompt")
     for name in ("n", "steps", "gen_length", "block_length"):
         if getattr(args, name, None) is not None and getattr(args, name) < 1:
             fail(f"--{name} must be at least 1 (got {getattr(args, name)})")
+    if getattr(args, "edit_threshold", None) is not None and not args.edits:
+        fail("--edit_threshold is for revising committed tokens: add --edits 1 (or more), or drop "
+             "--edit_threshold")
     if args.temperature < 0:
         fail(f"--temperature must be >= 0 (got {args.temperature}); 0 is greedy, 1 samples the "
              "model as it is")
@@ -171,11 +247,28 @@ def sampling(args, context=None, prompt_len=0):
                  "0.9 is a good start")
     if args.edits < 0:
         fail(f"--edits must be >= 0 (got {args.edits})")
-    if context is None:
+    if context is None:  # chat.py: each block is fitted to the room a message leaves
+        if args.block_length > args.gen_length:
+            fail(f"--block_length {args.block_length} is longer than --gen_length "
+                 f"{args.gen_length}: pass at most {args.gen_length}")
+        if args.steps > args.block_length:
+            fail(f"--steps {args.steps} is more passes than a block has tokens "
+                 f"(--block_length {args.block_length}): each pass writes at least one; pass at "
+                 f"most {args.block_length}")
         return
+    if args.n * context > MAX_BATCH_TOKENS:
+        fail(f"--n {args.n} samples of {context} tokens are one batch of more tokens than any "
+             f"device holds (at most {MAX_BATCH_TOKENS:,}): ask for fewer, in several runs "
+             "(--seed tells them apart)")
     if prompt_len + args.gen_length > context:
         fail(f"the prompt ({prompt_len} tokens) + --gen_length {args.gen_length} is more than the "
              f"model reads ({context}): pass --gen_length {context - prompt_len} or less")
+    if args.block_length > args.gen_length:
+        fail(f"--block_length {args.block_length} is longer than --gen_length {args.gen_length}: "
+             f"pass at most {args.gen_length}")
+    if args.steps is not None and args.steps > args.gen_length:
+        fail(f"--steps {args.steps} is more passes than tokens to write (--gen_length "
+             f"{args.gen_length}): each pass writes at least one; pass at most {args.gen_length}")
     if args.gen_length % args.block_length:
         fail(f"--gen_length {args.gen_length} is not a multiple of --block_length "
              f"{args.block_length}")
@@ -184,6 +277,19 @@ def sampling(args, context=None, prompt_len=0):
         fail(f"--steps {args.steps} cannot be split evenly over the {n_blocks} blocks: pass a "
              f"multiple of {n_blocks}, e.g. --steps "
              f"{max(n_blocks, args.steps - args.steps % n_blocks)}")
+
+
+def chat_model(ckpt, tok, metrics):
+    """chat.py on a model that was never fine-tuned for chat says so, and how to fine-tune it."""
+    if metrics and not metrics.get("args", {}).get("sft"):
+        why = "train.py trained it without --sft"
+    elif not metrics and not tok.chat_template:
+        why = "its tokenizer has no chat template"
+    else:
+        return
+    fail(f"'{ckpt}' was never fine-tuned for chat ({why}), so it would not answer. Fine-tune it "
+         f"first: python train.py --sft --model {ckpt} --out_dir out_sft; then python chat.py "
+         "--ckpt out_sft")
 
 
 def storyworld_model(ckpt, what):

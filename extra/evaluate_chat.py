@@ -18,8 +18,9 @@ def evaluate(ckpt, n, chat_args=()):
     match (ask, follow-up), how many answers ended with EOS before the canvas was full, and answer
     lengths per kind."""
     args = chat.get_args(["--ckpt", ckpt, *chat_args])
+    checks.missing_path(ckpt, "model folder")
+    checks.storyworld_model(ckpt, "the story-world chat tasks")  # before: is it a chat model
     model, tok, args.context = chat.load_chat(ckpt)
-    checks.storyworld_model(ckpt, "the story-world chat tasks")
     score = {k: [] for k in ("write", "ask", "follow-up")}
     ended, words, skipped, n_done = 0, {k: [] for k in score}, 0, 0
     for t in storychat.valid_tasks(n):

@@ -13,6 +13,11 @@ def parser(doc):
 
 def train_args(doc, argv=None):
     """train.py's flags, resolved (see resolve)."""
+    p = train_parser(doc)
+    return resolve(p.parse_args(argv), p)
+
+
+def train_parser(doc):
     p = parser(doc)
     arg = p.add_argument
     arg("--preset", default="tiny", choices=PRESETS,
@@ -28,11 +33,14 @@ def train_args(doc, argv=None):
     arg("--grad_accum", type=int, default=1, help="micro-batches per optimizer step")
     arg("--lr", type=float, default=None,
         help="peak AdamW learning rate (default: the preset's; 5e-5 with --model, unless --sft)")
-    arg("--warmup", type=int, default=100, help="linear warm-up steps, then cosine decay to 10%%")
+    arg("--warmup", type=int, default=None,
+        help="linear warm-up steps, then cosine decay to 10%% (default: 100, or --max_steps if "
+        "less)")
     arg("--max_steps", type=int, default=None, help="optimizer steps (default: the preset's)")
     arg("--eval_every", type=int, default=200,
         help="steps between validation ELBOs and printed samples")
-    arg("--n_val", type=int, default=256, help="held-out documents for the validation ELBO")
+    arg("--n_val", type=int, default=256,
+        help="held-out documents for the validation ELBO (at most; fewer if the data has fewer)")
     arg("--out_dir", default="out", help="where the model, tokenizer and metrics.json are saved")
     arg("--seed", type=int, default=0)
     arg("--resume", action="store_true",
@@ -54,18 +62,21 @@ def train_args(doc, argv=None):
         "story-world chat tasks")
     arg("--edits", action="store_true",
         help="Seed Diffusion curriculum: after --edit_start, also corrupt visible tokens")
-    arg("--edit_start", type=float, default=0.8,
-        help="fraction of the steps trained with masks only")
-    arg("--edit_rate", type=float, default=0.2,
-        help="a visible token is replaced with probability edit_rate * t")
-    return resolve(p.parse_args(argv))
+    arg("--edit_start", type=float, default=None,
+        help="fraction of the steps trained with masks only (default: 0.8; with --edits)")
+    arg("--edit_rate", type=float, default=None,
+        help="a visible token is replaced with probability edit_rate * t (default: 0.2; with "
+        "--edits)")
+    return p
 
 
-def resolve(args):
+def resolve(args, p):
     """train.py's flags whose defaults depend on others: the preset's batch size, steps and learning
     rate (5e-5 to fine-tune a pretrained model), the pretrained model of --sft, the precision.
-    --resume: the interrupted run's own flags."""
+    --resume: the interrupted run's own flags (p: the parser, to tell which flags were given)."""
     if args.resume:
+        checks.resumed([f"--{k}" for k, v in vars(args).items()
+                        if k not in ("resume", "out_dir") and v != p.get_default(k)])
         resumable(args.out_dir)  # says so if there is nothing to resume
         saved = json.load(open(os.path.join(args.out_dir, "metrics.json")))["args"]
         # a run saved before the recipe levers existed was trained with LLaDA's recipe
@@ -89,14 +100,28 @@ def resolve(args):
     if args.block_length is None:  # sample.py's default block: a quarter of what fits after the BOS
         args.block_length = max(1, (args.seq_len - 1) // 4)
     preset = PRESETS[args.preset]
-    args.batch_size = args.batch_size or preset["batch"]
-    args.max_steps = args.max_steps or preset["steps"]
-    args.lr = args.lr or (preset["lr"] if args.model is None or args.sft else 5e-5)
+    # subtle: None is "not given" (0 is refused by checks.training, never read as unset)
+    if args.batch_size is None:
+        args.batch_size = preset["batch"]
+    if args.max_steps is None:
+        args.max_steps = preset["steps"]
+    if args.lr is None:
+        args.lr = preset["lr"] if args.model is None or args.sft else 5e-5
+    if args.warmup is None:
+        args.warmup = min(100, args.max_steps)
+    checks.warmup(args)
+    if args.edits:  # Seed Diffusion's curriculum (edits_and_sft.py)
+        args.edit_start = 0.8 if args.edit_start is None else args.edit_start
+        args.edit_rate = 0.2 if args.edit_rate is None else args.edit_rate
     return args
 
 
 def sample_args(doc, argv=None):
     """sample.py's flags; gen_length and block_length are filled in by room_defaults."""
+    return sample_parser(doc).parse_args(argv)
+
+
+def sample_parser(doc):
     p = parser(doc)
     arg = p.add_argument
     arg("--ckpt", default=None,
@@ -116,14 +141,15 @@ def sample_args(doc, argv=None):
         help="confidence threshold for parallel decoding, e.g. 0.9")
     arg("--edits", type=int, default=0, help="let the model revise committed tokens, at most this "
         "many times per position (useful for models trained with train.py --edits)")
-    arg("--edit_threshold", type=float, default=0.9,
-        help="revise a token when the model gives another one more than this")
+    arg("--edit_threshold", type=float, default=None,
+        help="with --edits: revise a token when the model gives another one more than this "
+        "(default: 0.9)")
     arg("--prompt", default="", help="text the canvas starts with (kept as is)")
     arg("--show", action="store_true", help="watch the first sample denoise")
     arg("--gif", default=None, help="save the first sample's denoising as an animated GIF there")
     arg("--json", action="store_true", help="one JSON object per sample")
     arg("--seed", type=int, default=0)
-    return p.parse_args(argv)
+    return p
 
 
 def room_defaults(args, room):
@@ -134,3 +160,5 @@ def room_defaults(args, room):
     if args.block_length is None:
         quarter = args.gen_length % 4 == 0
         args.block_length = args.gen_length // 4 if quarter else args.gen_length
+    if args.edits and args.edit_threshold is None:
+        args.edit_threshold = 0.9

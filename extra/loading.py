@@ -29,7 +29,7 @@ SHIPPED_AR = os.path.join(ROOT, "extra", "checkpoint_ar")  # the GPT baseline (e
 PRESETS = {
     "tiny": dict(arch="modernbert", hidden=128, layers=4, heads=4, mlp=256, steps=3000, batch=16,
                  lr=1e-3, init=0.1),
-    "long": dict(arch="modernbert", hidden=128, layers=4, heads=4, mlp=256, steps=12000, batch=16,
+    "long": dict(arch="modernbert", hidden=128, layers=4, heads=4, mlp=256, steps=20000, batch=16,
                  lr=1e-3, init=0.1),
     "tiny-distilbert": dict(arch="distilbert", hidden=128, layers=4, heads=4, mlp=512, steps=3000,
                             batch=16, lr=1e-3, init=0.1),
@@ -148,8 +148,9 @@ def read_texts(dataset, split="train"):
     checks.missing_path(dataset, "dataset file")
     # .jsonl: one {"text": ...} per line; .txt: split on <|endoftext|> or blank lines
     if os.path.exists(dataset):
+        checks.text_file(dataset)  # not a folder, not binary, .txt or .jsonl
         if dataset.endswith(".jsonl"):
-            docs = checks.jsonl(dataset, "text")
+            docs = checks.jsonl(dataset, "text", checks.text)
         else:
             with open(dataset, encoding="utf-8", errors="replace") as f:
                 raw = f.read()
