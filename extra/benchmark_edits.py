@@ -32,7 +32,8 @@ def main():
     torch.set_num_threads(os.cpu_count() or 1)
     judge, jtok = (GPT2LMHeadModel.from_pretrained(JUDGE).float().eval(),
                    PreTrainedTokenizerFast.from_pretrained(JUDGE))
-    rows = ["| model | sampling | valid | judge NLL (nats/token) | NFE |", "|---|---|---|---|---|"]
+    rows = ["| model | sampling | valid | sentences that fit | judge NLL (nats/token) | NFE |",
+            "|---|---|---|---|---|---|"]
     for label, ckpt in (("trained with edits", args.with_edits),
                         ("trained without edits", args.without)):
         model, tok, _ = load(ckpt)
@@ -40,11 +41,12 @@ def main():
         for edits in (args.max_edits, 0):
             texts, nfe, _ = sample_diffusion(model, tok, args.n, 160,
                                              dict(steps=args.steps, block_length=39, edits=edits))
-            valid = sum(storyworld.check(t)[0] for t in texts)
+            g = storyworld.grade_all(texts)  # validity and the graded measure
             rows.append(
                 f"| {label} | "
                 f"{'edits (at most ' + str(edits) + ' per position)' if edits else 'no edits'} | "
-                f"{valid}/{args.n} | {judge_nll(texts, judge, jtok):.3f} | {nfe} |")
+                f"{g['valid']}/{args.n} | {100 * g['fitting_share']:.0f}% | "
+                f"{judge_nll(texts, judge, jtok):.3f} | {nfe} |")
             print(rows[-1], flush=True)
     print("\n" + "\n".join(rows))
 

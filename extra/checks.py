@@ -70,8 +70,6 @@ def seq_len(L, model, name):
     if L > limit:
         fail(f"--seq_len {L} is longer than '{name}' can read ({limit} positions): "
              f"pass --seq_len {limit} or less")
-    if L < 8:
-        fail(f"--seq_len {L} is too short to hold a text: use at least 8 (the default is 160)")
 
 
 def text_file(path):

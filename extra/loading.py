@@ -29,7 +29,7 @@ SHIPPED_AR = os.path.join(ROOT, "extra", "checkpoint_ar")  # the GPT baseline (e
 PRESETS = {
     "tiny": dict(arch="modernbert", hidden=128, layers=4, heads=4, mlp=256, steps=3000, batch=16,
                  lr=1e-3, init=0.1),
-    "long": dict(arch="modernbert", hidden=128, layers=4, heads=4, mlp=256, steps=20000, batch=16,
+    "long": dict(arch="modernbert", hidden=128, layers=4, heads=4, mlp=256, steps=16000, batch=16,
                  lr=1e-3, init=0.1),
     "tiny-distilbert": dict(arch="distilbert", hidden=128, layers=4, heads=4, mlp=512, steps=3000,
                             batch=16, lr=1e-3, init=0.1),
