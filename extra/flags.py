@@ -134,8 +134,10 @@ def sample_parser(doc):
     arg("--block_length", type=int, default=None, help="semi-autoregressive block size (default: a "
         "quarter of gen_length; with one block the confident EOS filler grows from the end and "
         "stories come out short)")
-    arg("--temperature", type=float, default=1.0,
-        help="0 = greedy; from an empty prompt greedy gives one story n times")
+    arg("--temperature", type=float, default=0.8,
+        help="0 = greedy; from an empty prompt greedy gives one story n times. 0.8 (the default) "
+        "trims the tail that T = 1 samples from: 80%% of sentences in place against 77%% "
+        "(docs/recipes.md)")
     arg("--remasking", default="low_confidence", choices=["low_confidence", "random"])
     arg("--threshold", type=float, default=None,
         help="confidence threshold for parallel decoding, e.g. 0.9")
