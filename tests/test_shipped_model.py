@@ -1,7 +1,7 @@
 """The model shipped in extra/checkpoint/ is what `python sample.py` uses right after install: it
 must load with the plain Hugging Face classes, be the story-world model its metrics say it is, and
-write varied, story-length text. (Its validity is 4/64 today, with 80% of the sentences in place; the
-README says so. These tests guard what it does do.)"""
+write varied, story-length text. (Its validity is 4/64 today, with 80% of the sentences in place;
+the README says so. These tests guard what it does do.)"""
 import json
 
 from transformers import AutoModelForMaskedLM, AutoTokenizer
