@@ -245,10 +245,10 @@ def sampling(args, context=None, prompt_len=0, metrics=None):
                  "0.9 is a good start")
     if args.edits < 0:
         fail(f"--edits must be >= 0 (got {args.edits})")
+    if args.block_length > args.gen_length:  # (sample.py: after room_defaults filled both in)
+        fail(f"--block_length {args.block_length} is longer than --gen_length {args.gen_length}: "
+             f"pass at most {args.gen_length}")
     if context is None:  # chat.py: each block is fitted to the room a message leaves
-        if args.block_length > args.gen_length:
-            fail(f"--block_length {args.block_length} is longer than --gen_length "
-                 f"{args.gen_length}: pass at most {args.gen_length}")
         if args.steps > args.block_length:
             fail(f"--steps {args.steps} is more passes than a block has tokens "
                  f"(--block_length {args.block_length}): each pass writes at least one; pass at "
@@ -261,9 +261,6 @@ def sampling(args, context=None, prompt_len=0, metrics=None):
     if prompt_len + args.gen_length > context:
         fail(f"the prompt ({prompt_len} tokens) + --gen_length {args.gen_length} is more than the "
              f"model reads ({context}): pass --gen_length {context - prompt_len} or less")
-    if args.block_length > args.gen_length:
-        fail(f"--block_length {args.block_length} is longer than --gen_length {args.gen_length}: "
-             f"pass at most {args.gen_length}")
     if args.steps is not None and args.steps > args.gen_length:
         fail(f"--steps {args.steps} is more passes than tokens to write (--gen_length "
              f"{args.gen_length}): each pass writes at least one; pass at most {args.gen_length}")
