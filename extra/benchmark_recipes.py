@@ -62,6 +62,7 @@ def measure(ckpt, judge, jtok, n=64):
     return dict(nelbo=round(metrics["val_nelbo_per_token"], 4), l2r=round(l2r.item(), 4),
                 true_entropy=round(metrics["true_entropy_per_token"], 4),
                 p_name=round(agreement["name"][0], 3), p_pronoun=round(agreement["pronoun"][0], 3),
+                p_copy={kind: round(right, 3) for kind, (right, _, _) in agreement.items()},
                 valid=g["valid"], n=len(texts), fitting=round(g["fitting_share"], 3),
                 repeats=g["by_kind"].get("repeat", 0), distinct=len(set(texts)),
                 judge=round(judge_nll(texts, judge, jtok), 3), train_seconds=metrics["seconds"],

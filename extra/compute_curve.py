@@ -5,11 +5,12 @@ train.py (the default recipe) and GPTs of extra/train_ar.py, on one plot.
     python extra/compute_curve.py --diffusion out_long/ snapshots/step8000 extra/checkpoint \\
         --gpt 60 180 --gpt_ckpt extra/checkpoint_ar        # trains the missing GPTs (~4 min)
 
-Diffusion: sample.py's defaults (low confidence, 4 blocks, one token per pass, T = 1), seed 0. GPT:
+Diffusion: sample.py's defaults (low confidence, 4 blocks, one token per pass, T = 0.8), seed 0. GPT:
 T = 1, seed 0. --gpt N trains a GPT for N seconds into results/curve/gpt_Ns/ (its cosine anneals
 in that time: each GPT point is a finished run, while snapshots of a long diffusion run are taken
 mid-schedule, which favours the GPT). --seconds_per_step replaces a diffusion checkpoint's own
-clock (steps x it), for runs that were paused or shared the CPU. Writes results/compute_curve.md,
+clock (steps x it), for runs that were paused or shared the CPU, or went on from another run (its
+steps count too: metrics.json steps_before). Writes results/compute_curve.md,
 .json and .png; says how long it took.
 """
 import argparse, json, os, subprocess, sys, time
@@ -39,8 +40,11 @@ def gpt_point(ckpt, judge, jtok, n=64):
 
 def diffusion_point(ckpt, judge, jtok, seconds_per_step=None):
     r = measure(ckpt, judge, jtok)
-    seconds = r["steps"] * seconds_per_step if seconds_per_step else r["train_seconds"]
-    return dict(model="diffusion", ckpt=ckpt, steps=r["steps"], seconds=round(seconds, 1),
+    # a run that went on from another (train.py --model DIR) counts DIR's steps too
+    before = json.load(open(os.path.join(ckpt, "metrics.json"))).get("steps_before", 0)
+    steps = r["steps"] + before
+    seconds = steps * seconds_per_step if seconds_per_step else r["train_seconds"]
+    return dict(model="diffusion", ckpt=ckpt, steps=steps, seconds=round(seconds, 1),
                 nll=r["l2r"], nelbo=r["nelbo"], valid=r["valid"], n=r["n"],
                 fitting=r["fitting"], distinct=r["distinct"], judge=r["judge"])
 

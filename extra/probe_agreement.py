@@ -2,16 +2,23 @@
 without sampling.
 
     python extra/probe_agreement.py --ckpt out          # or extra/checkpoint
+    python extra/probe_agreement.py --ar_ckpt extra/checkpoint_ar    # the GPT, from the left only
 
-For each held-out story, mask ONE occurrence of the hero's name (or of a he/she pronoun), leave
-every other token visible, and read the model's probability of the right token. The answer is fully
-determined by the rest of the story (the name and the pronouns repeat), so a model that copies gets
-~1. Two numbers per kind:
-  right token: p(the correct name | everything else)  -> 1 if the model copies, ~1/20 if it guesses
-  right class: p(any name | everything else)          -> 1 once it knows *that* a name goes here
+For each held-out story, mask ONE occurrence of a word that the rest of the story determines, leave
+every other token visible, and read the model's probability of the right token. The kinds:
+  name, pronoun   the hero's name and he/she (every occurrence: the name and the pronouns repeat)
+  toy, companion, other animal, friend's name, snack
+                  the word of that list, where it occurs at least twice in the story (the first
+                  mention is free, every later one must copy it; either one is determined by the
+                  other when both are visible)
+A model that copies gets ~1. Two numbers per kind:
+  right token: p(the correct word | everything else)  -> 1 if the model copies, ~1/(list size) if
+                                                         it guesses
+  right class: p(any word of the list | everything else) -> 1 once it knows *that* one goes here
 A model with right class ~1 and right token ~1/20 has learned the skeleton of the stories but not
-which name they are about; its samples change the hero's name from sentence to sentence, and the
-checker rejects them.
+which hero (or toy, or animal) they are about; its samples change it from sentence to sentence, and
+the checker rejects them. A GPT reads only what comes before: with --ar_ckpt every mention but
+the first of each word is scored, p(word | the text before it).
 """
 import argparse, json, os, sys
 
@@ -31,25 +38,38 @@ def ids_of(tok, words):
             if i is not None and i != tok.unk_token_id}
 
 
+# kind -> (its words, whether only words that occur at least twice in the story are scored)
+KINDS = dict(name=(storyworld.ALL_NAMES, False), pronoun=(("He", "She", "he", "she"), False),
+             toy=([t.split()[-1] for t in storyworld.TOYS], True),  # teddy bear: "bear"
+             companion=(storyworld.PALS, True), other_animal=(storyworld.BUDDIES, True),
+             friends_name=(storyworld.BUDDY_NAMES, True), snack=(storyworld.TREATS, True))
+
+
 @torch.no_grad()
-def probe(model, tok, n_stories=30):
-    """{kind: (mean p(right token), mean p(right class), count)} for kind in name, pronoun."""
-    classes = dict(name=ids_of(tok, storyworld.ALL_NAMES),
-                   pronoun=ids_of(tok, ["He", "She", "he", "she"]))
+def probe(model, tok, n_stories=30, causal=False):
+    """{kind: (mean p(right token), mean p(right class), count)} for each kind of KINDS (count 0
+    where the stories have none). causal: model is a GPT, read from the left (one pass a story)."""
+    classes = {k: (ids_of(tok, words), repeated) for k, (words, repeated) in KINDS.items()}
     sums = {k: [0.0, 0.0, 0] for k in classes}
     for text in storyworld.valid_stories(n_stories):
-        ids = (([bos_id(tok)] if bos_id(tok) is not None else [])
-               + tok(text, add_special_tokens=False)["input_ids"])
-        ids.append(tok.eos_token_id)
-        for j, i in enumerate(ids):
-            for kind, members in classes.items():
-                if i in members:
+        start = bos_id(tok) if bos_id(tok) is not None else tok.eos_token_id
+        ids = [start] + tok(text, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+        if causal:  # position j is predicted by the logits at j - 1
+            probs = model(input_ids=torch.tensor([ids])).logits[0].softmax(-1)
+        for kind, (members, repeated) in classes.items():
+            for j, i in enumerate(ids):
+                if (i not in members or (repeated and ids.count(i) < 2)
+                        or (causal and i not in ids[:j])):
+                    continue
+                if causal:
+                    p = probs[j - 1]
+                else:
                     x = torch.tensor([ids])
                     x[0, j] = tok.mask_token_id
                     p = model(input_ids=x).logits[0, j].softmax(-1)
-                    sums[kind][0] += p[i].item()
-                    sums[kind][1] += p[list(members)].sum().item()
-                    sums[kind][2] += 1
+                sums[kind][0] += p[i].item()
+                sums[kind][1] += p[list(members)].sum().item()
+                sums[kind][2] += 1
     return {k: (a / max(n, 1), b / max(n, 1), n) for k, (a, b, n) in sums.items()}
 
 
@@ -57,11 +77,19 @@ def main():
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--ckpt", default="out", help="a folder saved by train.py on the story world")
+    p.add_argument("--ar_ckpt", default=None,
+                   help="probe a GPT from extra/train_ar.py instead, from the left (no --ckpt)")
     p.add_argument("--n_stories", type=int, default=30)
     args = p.parse_args()
-    model, tok, _ = load(args.ckpt)
-    checks.storyworld_model(args.ckpt, "a probe of the story world's heroes")
-    for kind, (right, cls, n) in probe(model, tok, args.n_stories).items():
+    ckpt = args.ar_ckpt or args.ckpt
+    checks.storyworld_model(ckpt, "a probe of the story world's heroes")
+    if args.ar_ckpt:
+        from transformers import GPT2LMHeadModel, PreTrainedTokenizerFast
+        model = GPT2LMHeadModel.from_pretrained(ckpt).float().eval()
+        tok = PreTrainedTokenizerFast.from_pretrained(ckpt)
+    else:
+        model, tok, _ = load(ckpt)
+    for kind, (right, cls, n) in probe(model, tok, args.n_stories, args.ar_ckpt).items():
         print(json.dumps(dict(kind=kind, right_token=round(right, 3), right_class=round(cls, 3),
                               n=n)))
 

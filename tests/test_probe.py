@@ -39,12 +39,16 @@ class Oracle(torch.nn.Module):
 
 
 def test_a_model_that_knows_nothing_scores_one_over_the_vocabulary(tok):
-    result = probe(Uniform(len(tok)), tok, n_stories=3)
+    result = probe(Uniform(len(tok)), tok, n_stories=40)
     n_names = len(ids_of(tok, storyworld.ALL_NAMES))
     right, cls, n = result["name"]
     assert (n > 3 and right == pytest.approx(1 / len(tok))
             and cls == pytest.approx(n_names / len(tok)))
     assert result["pronoun"][0] == pytest.approx(1 / len(tok))
+    n_animals = len(ids_of(tok, storyworld.BUDDIES))
+    right, cls, n = result["other_animal"]  # 40 stories have some rescues of an animal in need
+    assert (n > 3 and right == pytest.approx(1 / len(tok))
+            and cls == pytest.approx(n_animals / len(tok)))
 
 
 def test_a_model_that_copies_scores_one(tok):
@@ -53,5 +57,30 @@ def test_a_model_that_copies_scores_one(tok):
                        + [tok.eos_token_id])
     result = probe(Oracle(len(tok), SimpleNamespace(ids=ids, mask_id=tok.mask_token_id)), tok,
                    n_stories=1)
+    assert result["name"][2] >= 1 and result["pronoun"][2] >= 1
     for right, cls, n in result.values():
-        assert n >= 1 and right == pytest.approx(1.0) and cls == pytest.approx(1.0)
+        assert n == 0 or (right == pytest.approx(1.0) and cls == pytest.approx(1.0))
+
+
+class CausalOracle(torch.nn.Module):
+    """A GPT that knows the story: the logits at position j put all the mass on token j + 1."""
+    def __init__(self, vocab, ids):
+        super().__init__()
+        self.vocab, self.ids = vocab, ids
+
+    def forward(self, input_ids):
+        following = torch.cat([self.ids[1:], self.ids[:1]])[: input_ids.shape[1]]
+        return SimpleNamespace(
+            logits=torch.nn.functional.one_hot(following, self.vocab).float()[None] * 50)
+
+
+def test_read_from_the_left_the_first_mention_of_each_word_is_not_scored(tok):
+    text = storyworld.valid_stories(1)[0]
+    ids = torch.tensor([tok.bos_token_id] + tok(text, add_special_tokens=False)["input_ids"]
+                       + [tok.eos_token_id])
+    every = probe(Uniform(len(tok)), tok, n_stories=1)  # the same story, every mention
+    causal = probe(CausalOracle(len(tok), ids), tok, n_stories=1, causal=True)
+    for kind, (right, cls, n) in causal.items():
+        assert n == 0 or (right == pytest.approx(1.0) and cls == pytest.approx(1.0)), kind
+    names = set(ids.tolist()) & ids_of(tok, storyworld.ALL_NAMES)  # the hero's name's tokens
+    assert names and causal["name"][2] == every["name"][2] - len(names)

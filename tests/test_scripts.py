@@ -65,6 +65,11 @@ def test_fine_tune_a_local_backbone_on_a_local_dataset(arch, tmp_path, capsys):
             and [e["step"] for e in metrics["log"]] == [1, 2, 4])
     assert not (tmp_path / "out.tmp").exists()
     AutoModelForMaskedLM.from_pretrained(out)  # a standard Hugging Face checkpoint
+    # going on from a train.py run counts its steps (the backbone has no metrics.json: none)
+    train.main(["--model", str(out), "--dataset", str(data), "--max_steps", "2", "--seq_len", "32",
+                "--batch_size", "4", "--warmup", "1", "--out_dir", str(tmp_path / "more")])
+    more = json.loads((tmp_path / "more" / "metrics.json").read_text())
+    assert "steps_before" not in metrics and more["steps"] == 2 and more["steps_before"] == 4
     capsys.readouterr()
     sample.main(["--ckpt", str(out), "--n", "3", "--steps", "4", "--gen_length", "8", "--json",
                  "--prompt", "Tom had"])
