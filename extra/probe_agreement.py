@@ -18,7 +18,9 @@ A model that copies gets ~1. Two numbers per kind:
 A model with right class ~1 and right token ~1/20 has learned the skeleton of the stories but not
 which hero (or toy, or animal) they are about; its samples change it from sentence to sentence, and
 the checker rejects them. A GPT reads only what comes before: with --ar_ckpt every mention but
-the first of each word is scored, p(word | the text before it).
+the first of each word is scored, p(word | the text before it). Each line also gives the mean
+cosine between the input embeddings of the kind's words: the words a model does not copy drift
+together (docs/recipes.md, "Why the stories fail").
 """
 import argparse, json, os, sys
 
@@ -73,6 +75,20 @@ def probe(model, tok, n_stories=30, causal=False):
     return {k: (a / max(n, 1), b / max(n, 1), n) for k, (a, b, n) in sums.items()}
 
 
+def embedding_cosine(model, tok):
+    """{kind: mean cosine between the input embeddings of its words (each pair once)}. Words that a
+    model never learns to tell apart drift together here (see docs/recipes.md): ~0 for distinct
+    random vectors, 1 when every word of the kind has the same embedding."""
+    E = model.get_input_embeddings().weight.detach().float()
+    out = {}
+    for kind, (words, _) in KINDS.items():
+        ids = sorted({tok.convert_tokens_to_ids("Ġ" + w) for w in words} - {tok.unk_token_id, None})
+        e = torch.nn.functional.normalize(E[ids], dim=1)
+        n = len(ids)
+        out[kind] = ((e @ e.T).sum() - n).item() / max(n * (n - 1), 1)
+    return out
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -89,9 +105,10 @@ def main():
         tok = PreTrainedTokenizerFast.from_pretrained(ckpt)
     else:
         model, tok, _ = load(ckpt)
+    cosine = embedding_cosine(model, tok)
     for kind, (right, cls, n) in probe(model, tok, args.n_stories, args.ar_ckpt).items():
         print(json.dumps(dict(kind=kind, right_token=round(right, 3), right_class=round(cls, 3),
-                              n=n)))
+                              n=n, embedding_cosine=round(cosine[kind], 3))))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import torch
 
 from extra import storyworld
 from extra.loading import build_tokenizer
-from extra.probe_agreement import ids_of, probe
+from extra.probe_agreement import embedding_cosine, ids_of, probe
 
 
 @pytest.fixture(scope="module")
@@ -84,3 +84,21 @@ def test_read_from_the_left_the_first_mention_of_each_word_is_not_scored(tok):
         assert n == 0 or (right == pytest.approx(1.0) and cls == pytest.approx(1.0)), kind
     names = set(ids.tolist()) & ids_of(tok, storyworld.ALL_NAMES)  # the hero's name's tokens
     assert names and causal["name"][2] == every["name"][2] - len(names)
+
+
+def test_embedding_cosine_is_one_for_words_with_one_embedding_and_zero_for_orthogonal_ones(tok):
+    class Embedded(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = torch.nn.Embedding(len(tok), len(tok))
+            weight = torch.eye(len(tok))  # every token its own direction: cosine 0 between any two
+            for w in storyworld.BUDDIES:  # ... except the other animals, which share one vector
+                weight[tok.convert_tokens_to_ids("Ġ" + w)] = weight[0] * 3
+            self.emb.weight.data = weight
+
+        def get_input_embeddings(self):
+            return self.emb
+
+    cosine = embedding_cosine(Embedded(), tok)
+    assert cosine["other_animal"] == pytest.approx(1.0)
+    assert cosine["name"] == pytest.approx(0.0) and cosine["snack"] == pytest.approx(0.0)
