@@ -82,7 +82,8 @@ def embedding_cosine(model, tok):
     E = model.get_input_embeddings().weight.detach().float()
     out = {}
     for kind, (words, _) in KINDS.items():
-        ids = sorted({tok.convert_tokens_to_ids("Ġ" + w) for w in words} - {tok.unk_token_id, None})
+        ids = sorted({tok.convert_tokens_to_ids("Ġ" + w) for w in words}
+                     - {tok.unk_token_id, None})
         e = torch.nn.functional.normalize(E[ids], dim=1)
         n = len(ids)
         out[kind] = ((e @ e.T).sum() - n).item() / max(n * (n - 1), 1)

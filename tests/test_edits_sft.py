@@ -239,3 +239,20 @@ def test_chat_repl_reset_empty_lines_and_eof():
     assert r.returncode == 0, r.stderr
     assert (r.stdout.count("bot>") == 1 and "(conversation cleared)" in r.stdout
             and "Traceback" not in r.stderr)
+
+
+def test_benchmark_threshold_counts_the_passes(tmp_path):
+    """One token per pass: every story needs all 12 passes; with a threshold, a story needs no more
+    than the batch made."""
+    from extra import benchmark_threshold
+    from extra.loading import SHIPPED, load
+    model, tok, _ = load(SHIPPED)
+    texts, batch, needed = benchmark_threshold.run(model, tok, 3, None, gen_length=12,
+                                                   block_length=4)
+    assert len(texts) == 3 and batch == 12 and needed == 12
+    texts, batch, needed = benchmark_threshold.run(model, tok, 3, 0.5, gen_length=12,
+                                                   block_length=4)
+    assert 3 <= needed <= batch <= 12
+    benchmark_threshold.main(["--n", "2", "--taus", "0.9", "--out", str(tmp_path)])
+    table = (tmp_path / "threshold.md").read_text()
+    assert "| one token per pass |" in table and "`--threshold 0.9`" in table
