@@ -6,12 +6,12 @@ train.py (the default recipe) and GPTs of extra/train_ar.py, on one plot.
         --gpt 60 180 --gpt_ckpt extra/checkpoint_ar        # trains the missing GPTs (~4 min)
 
 Diffusion: sample.py's defaults (low confidence, 4 blocks, one token per pass, T = 0.8), seed 0.
-GPT: T = 1, seed 0. --gpt N trains a GPT for N seconds into results/curve/gpt_Ns/ (its cosine anneals
-in that time: each GPT point is a finished run, while snapshots of a long diffusion run are taken
-mid-schedule, which favours the GPT). --seconds_per_step replaces a diffusion checkpoint's own
-clock (steps x it), for runs that were paused or shared the CPU, or went on from another run (its
-steps count too: metrics.json steps_before). Writes results/compute_curve.md,
-.json and .png; says how long it took.
+GPT: T = 1, seed 0. --gpt N trains a GPT for N seconds into results/curve/gpt_Ns/ (its cosine
+anneals in that time: each GPT point is a finished run, while snapshots of a long diffusion run are
+taken mid-schedule, which favours the GPT). --seconds_per_step replaces a diffusion checkpoint's
+own clock (steps x it), for runs that were paused or shared the CPU, or went on from another run
+(its steps count too: metrics.json steps_before). Writes results/compute_curve.md, .json and .png;
+says how long it took.
 """
 import argparse, json, os, subprocess, sys, time
 
