@@ -66,7 +66,8 @@ def measure(ckpt, judge, jtok, n=64):
                 valid=g["valid"], n=len(texts), fitting=round(g["fitting_share"], 3),
                 repeats=g["by_kind"].get("repeat", 0), distinct=len(set(texts)),
                 judge=round(judge_nll(texts, judge, jtok), 3), train_seconds=metrics["seconds"],
-                steps=metrics["steps"], eval_seconds=round(time.time() - t0))
+                steps=metrics["steps"], steps_before=metrics.get("steps_before", 0),
+                eval_seconds=round(time.time() - t0))
 
 
 def gpt_row(judge, jtok, n=64):

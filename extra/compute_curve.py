@@ -40,9 +40,7 @@ def gpt_point(ckpt, judge, jtok, n=64):
 
 def diffusion_point(ckpt, judge, jtok, seconds_per_step=None):
     r = measure(ckpt, judge, jtok)
-    # a run that went on from another (train.py --model DIR) counts DIR's steps too
-    before = json.load(open(os.path.join(ckpt, "metrics.json"))).get("steps_before", 0)
-    steps = r["steps"] + before
+    steps = r["steps"] + r["steps_before"]  # a run that went on from another counts its steps
     seconds = steps * seconds_per_step if seconds_per_step else r["train_seconds"]
     return dict(model="diffusion", ckpt=ckpt, steps=steps, seconds=round(seconds, 1),
                 nll=r["l2r"], nelbo=r["nelbo"], valid=r["valid"], n=r["n"],

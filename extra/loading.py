@@ -374,8 +374,8 @@ def save_run(acc, model, tok, args, step, opt, sched, log, t0, true_h):
         metrics = dict(dataset=args.dataset, val_nelbo_per_token=log[-1]["val_nelbo_per_token"],
                        true_entropy_per_token=true_h, steps=step, seconds=round(seconds, 1),
                        args=vars(args), log=log)
-        before = os.path.join(args.model or "", "metrics.json")
-        if args.model and os.path.exists(before):  # it went on from a train.py run: count those
+        before = os.path.join(args.model, "metrics.json") if args.model else ""
+        if os.path.exists(before):  # it went on from a train.py run: count that run's steps too
             m = json.load(open(before))
             metrics["steps_before"] = m["steps"] + m.get("steps_before", 0)
         save(args.out_dir, acc.unwrap_model(model), tok, metrics, resumable)

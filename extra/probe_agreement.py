@@ -32,12 +32,11 @@ from extra import checks
 from extra.loading import bos_id, load
 
 
-def ids_of(tok, words):
-    """Token ids of the words, each with or without its leading space (byte-level BPE writes the
-    space as "Ġ")."""
-    return {i for w in words
-            for i in (tok.convert_tokens_to_ids("Ġ" + w), tok.convert_tokens_to_ids(w))
-            if i is not None and i != tok.unk_token_id}
+def ids_of(tok, words, bare=True):
+    """Token ids of the words with their leading space (byte-level BPE writes it as "Ġ") and, if
+    bare, without it."""
+    forms = [f for w in words for f in (("Ġ" + w, w) if bare else ("Ġ" + w,))]
+    return {i for i in tok.convert_tokens_to_ids(forms) if i is not None and i != tok.unk_token_id}
 
 
 # kind -> (its words, whether only words that occur at least twice in the story are scored)
@@ -54,8 +53,8 @@ def probe(model, tok, n_stories=30, causal=False):
     classes = {k: (ids_of(tok, words), repeated) for k, (words, repeated) in KINDS.items()}
     sums = {k: [0.0, 0.0, 0] for k in classes}
     for text in storyworld.valid_stories(n_stories):
-        start = bos_id(tok) if bos_id(tok) is not None else tok.eos_token_id
-        ids = [start] + tok(text, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+        ids = (([bos_id(tok)] if bos_id(tok) is not None else [])
+               + tok(text, add_special_tokens=False)["input_ids"] + [tok.eos_token_id])
         if causal:  # position j is predicted by the logits at j - 1
             probs = model(input_ids=torch.tensor([ids])).logits[0].softmax(-1)
         for kind, (members, repeated) in classes.items():
@@ -82,8 +81,7 @@ def embedding_cosine(model, tok):
     E = model.get_input_embeddings().weight.detach().float()
     out = {}
     for kind, (words, _) in KINDS.items():
-        ids = sorted({tok.convert_tokens_to_ids("Ġ" + w) for w in words}
-                     - {tok.unk_token_id, None})
+        ids = sorted(ids_of(tok, words, bare=False))  # one vector per word: the spaced form
         e = torch.nn.functional.normalize(E[ids], dim=1)
         n = len(ids)
         out[kind] = ((e @ e.T).sum() - n).item() / max(n * (n - 1), 1)
