@@ -20,7 +20,9 @@ which hero (or toy, or animal) they are about; its samples change it from senten
 the checker rejects them. A GPT reads only what comes before: with --ar_ckpt every mention but
 the first of each word is scored, p(word | the text before it). Each line also gives the mean
 cosine between the input embeddings of the kind's words: the words a model does not copy drift
-together (docs/recipes.md, "Why the stories fail").
+together (docs/recipes.md, "Why the stories fail"), and, for a diffusion model, the attention head
+that looks most at the story's other mentions of the masked word, with the share of its attention
+that falls there (~1: that head fetches the word; ~0.02: no head looks at it).
 """
 import argparse, json, os, sys
 
@@ -46,32 +48,61 @@ KINDS = dict(name=(storyworld.ALL_NAMES, False), pronoun=(("He", "She", "he", "s
              friends_name=(storyworld.BUDDY_NAMES, True), snack=(storyworld.TREATS, True))
 
 
+def mentions(tok, n_stories=30, causal=False):
+    """(kind, ids, j, members) for every probed mention: position j of the story ids, a word of
+    kind whose token ids are members. causal: only mentions after the word's first one."""
+    classes = {k: (ids_of(tok, words), repeated) for k, (words, repeated) in KINDS.items()}
+    for text in storyworld.valid_stories(n_stories):
+        ids = (([bos_id(tok)] if bos_id(tok) is not None else [])
+               + tok(text, add_special_tokens=False)["input_ids"] + [tok.eos_token_id])
+        for kind, (members, repeated) in classes.items():
+            for j, i in enumerate(ids):
+                if not (i not in members or (repeated and ids.count(i) < 2)
+                        or (causal and i not in ids[:j])):
+                    yield kind, ids, j, members
+
+
 @torch.no_grad()
 def probe(model, tok, n_stories=30, causal=False):
     """{kind: (mean p(right token), mean p(right class), count)} for each kind of KINDS (count 0
     where the stories have none). causal: model is a GPT, read from the left (one pass a story)."""
-    classes = {k: (ids_of(tok, words), repeated) for k, (words, repeated) in KINDS.items()}
-    sums = {k: [0.0, 0.0, 0] for k in classes}
-    for text in storyworld.valid_stories(n_stories):
-        ids = (([bos_id(tok)] if bos_id(tok) is not None else [])
-               + tok(text, add_special_tokens=False)["input_ids"] + [tok.eos_token_id])
-        if causal:  # position j is predicted by the logits at j - 1
-            probs = model(input_ids=torch.tensor([ids])).logits[0].softmax(-1)
-        for kind, (members, repeated) in classes.items():
-            for j, i in enumerate(ids):
-                if (i not in members or (repeated and ids.count(i) < 2)
-                        or (causal and i not in ids[:j])):
-                    continue
-                if causal:
-                    p = probs[j - 1]
-                else:
-                    x = torch.tensor([ids])
-                    x[0, j] = tok.mask_token_id
-                    p = model(input_ids=x).logits[0, j].softmax(-1)
-                sums[kind][0] += p[i].item()
-                sums[kind][1] += p[list(members)].sum().item()
-                sums[kind][2] += 1
+    sums, probs = {k: [0.0, 0.0, 0] for k in KINDS}, {}
+    for kind, ids, j, members in mentions(tok, n_stories, causal):
+        if causal:  # position j is predicted by the logits at j - 1 (one pass a story)
+            key = tuple(ids)
+            if key not in probs:
+                probs = {key: model(input_ids=torch.tensor([ids])).logits[0].softmax(-1)}
+            p = probs[key][j - 1]
+        else:
+            x = torch.tensor([ids])
+            x[0, j] = tok.mask_token_id
+            p = model(input_ids=x).logits[0, j].softmax(-1)
+        sums[kind][0] += p[ids[j]].item()
+        sums[kind][1] += p[list(members)].sum().item()
+        sums[kind][2] += 1
     return {k: (a / max(n, 1), b / max(n, 1), n) for k, (a, b, n) in sums.items()}
+
+
+@torch.no_grad()
+def attention_to_mentions(model, tok, n_stories=30):
+    """{kind: (layers, heads) tensor}: with one mention masked as in probe, the share of each
+    head's attention (from the masked place) that falls on the story's other mentions of the same
+    word, averaged over the probes that have another mention. A head that copies the word puts ~1
+    there; a story has ~160 tokens, so a head that looks anywhere puts ~(mentions / 160). Switches
+    the model to eager attention (the only kind that returns its weights)."""
+    model.set_attn_implementation("eager")
+    sums, counts = {}, {}
+    for kind, ids, j, _ in mentions(tok, n_stories):
+        others = [q for q, i in enumerate(ids) if i == ids[j] and q != j]
+        if not others:  # the word's only mention in the story (e.g. "She" first in a sentence)
+            continue
+        x = torch.tensor([ids])
+        x[0, j] = tok.mask_token_id
+        att = torch.stack(model(input_ids=x, output_attentions=True).attentions)  # (l, 1, h, L, L)
+        share = att[:, 0, :, j, others].sum(-1).float()                            # (layers, heads)
+        sums[kind] = sums.get(kind, 0) + share
+        counts[kind] = counts.get(kind, 0) + 1
+    return {k: sums[k] / counts[k] for k in sums}
 
 
 def embedding_cosine(model, tok):
@@ -105,9 +136,15 @@ def main():
     else:
         model, tok, _ = load(ckpt)
     cosine = embedding_cosine(model, tok)
+    heads = {} if args.ar_ckpt else attention_to_mentions(model, tok, args.n_stories)
     for kind, (right, cls, n) in probe(model, tok, args.n_stories, args.ar_ckpt).items():
-        print(json.dumps(dict(kind=kind, right_token=round(right, 3), right_class=round(cls, 3),
-                              n=n, embedding_cosine=round(cosine[kind], 3))))
+        row = dict(kind=kind, right_token=round(right, 3), right_class=round(cls, 3), n=n,
+                   embedding_cosine=round(cosine[kind], 3))
+        if kind in heads:  # the head that looks most at the other mentions (layers from 1)
+            layer, head = divmod(int(heads[kind].argmax()), heads[kind].shape[1])
+            row.update(copying_head=f"layer {layer + 1} head {head + 1}",
+                       its_attention_there=round(heads[kind].max().item(), 3))
+        print(json.dumps(row))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import torch
 
 from extra import storyworld
 from extra.loading import build_tokenizer
-from extra.probe_agreement import embedding_cosine, ids_of, probe
+from extra.probe_agreement import attention_to_mentions, embedding_cosine, ids_of, probe
 
 
 @pytest.fixture(scope="module")
@@ -102,3 +102,40 @@ def test_embedding_cosine_is_one_for_words_with_one_embedding_and_zero_for_ortho
     cosine = embedding_cosine(Embedded(), tok)
     assert cosine["other_animal"] == pytest.approx(1.0)
     assert cosine["name"] == pytest.approx(0.0) and cosine["snack"] == pytest.approx(0.0)
+
+
+class Attending(torch.nn.Module):
+    """Two layers of two heads. Layer 1 head 1 looks only at the tokens equal to the masked place's
+    true token (a copying head); every other head looks at every position alike."""
+    def __init__(self, ids, mask_id):
+        super().__init__()
+        self.ids, self.mask_id = ids, mask_id
+
+    def set_attn_implementation(self, name):
+        self.implementation = name
+
+    def forward(self, input_ids, output_attentions=False):
+        L = input_ids.shape[1]
+        uniform = torch.full((L, L), 1 / L)
+        copying = (self.ids[None, :L] == self.ids[:L, None]).float()  # (query, key): same token
+        copying = copying * (input_ids[0] != self.mask_id)[None]        # not the masked place
+        copying = copying / copying.sum(-1, keepdim=True).clamp(min=1)
+        heads = [torch.stack([copying, uniform]), torch.stack([uniform, uniform])]
+        return SimpleNamespace(attentions=tuple(h[None] for h in heads))
+
+
+def test_attention_to_mentions_finds_the_copying_head_and_the_share_of_a_uniform_one(tok):
+    text = storyworld.valid_stories(1)[0]
+    ids = torch.tensor([tok.bos_token_id] + tok(text, add_special_tokens=False)["input_ids"]
+                       + [tok.eos_token_id])
+    model = Attending(ids, tok.mask_token_id)
+    heads = attention_to_mentions(model, tok, n_stories=1)
+    assert model.implementation == "eager" and "name" in heads
+    names = ids_of(tok, storyworld.ALL_NAMES)
+    seen = [(ids == i).sum().item() - 1 for i in ids.tolist() if i in names]  # other mentions
+    seen = [n for n in seen if n > 0]  # a mention with no other one is not probed
+    uniform_share = sum(seen) / len(seen) / len(ids)
+    for kind, share in heads.items():
+        assert share.shape == (2, 2) and share[0, 0] == pytest.approx(1.0), kind
+        assert share[1, 1] < 0.2, kind  # a head that looks everywhere puts (mentions - 1) / L
+    assert heads["name"][0, 1] == pytest.approx(uniform_share)

@@ -99,3 +99,20 @@ def test_losses_stay_finite_with_a_clean_prefix():
         reduction="none")
     expected = (ce / p_mask[masked]).sum() / x0.numel()
     assert diffusion_loss(logits, x0, masked, p_mask, 1).item() == pytest.approx(expected.item())
+
+
+@pytest.mark.parametrize("preset", ["tiny", "long"])
+def test_the_presets_first_layer_sees_only_its_neighbours_and_the_second_the_whole_row(preset):
+    """The layer order of the presets (extra/loading.py, "LGLG"): changing a token 100 places
+    away leaves every position's output of layer 1 as it was, and changes it after layer 2."""
+    from extra.loading import build_model, build_tokenizer
+    tok = build_tokenizer(["a b c d e f"] * 20)
+    model = build_model(preset, tok, 160).eval()
+    x = torch.randint(4, len(tok), (1, 160), generator=torch.Generator().manual_seed(0))
+    y = x.clone()
+    y[0, 120] = 4 if x[0, 120] != 4 else 5
+    with torch.no_grad():
+        hx, hy = (model(input_ids=r, output_hidden_states=True).hidden_states for r in (x, y))
+    assert torch.equal(hx[1][0, :100], hy[1][0, :100])  # layer 1: 32 neighbours only
+    assert not torch.allclose(hx[2][0, :100], hy[2][0, :100])  # layer 2: every position
+    assert len(hx) == 5  # embeddings + 4 layers
