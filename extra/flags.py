@@ -22,6 +22,9 @@ def train_parser(doc):
     arg = p.add_argument
     arg("--preset", default="tiny", choices=PRESETS,
         help="from-scratch model size (not with --model)")
+    arg("--attention", default=None,
+        help="one letter a layer: G sees the whole row, L only its 32 neighbours (default: the "
+        "preset's, LGLG; ModernBERT's own order is GLGL; docs/recipes.md)")
     arg("--model", default=None,
         help="hub id or local folder of an AutoModelForMaskedLM to fine-tune")
     arg("--dataset", default="storyworld",
@@ -103,6 +106,8 @@ def resolve(args, p):
     # subtle: None is "not given" (0 is refused by checks.training, never read as unset)
     if args.batch_size is None:
         args.batch_size = preset["batch"]
+    if args.attention is None and "attention" in preset:
+        args.attention = preset["attention"]
     if args.max_steps is None:
         args.max_steps = preset["steps"]
     if args.lr is None:

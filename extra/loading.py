@@ -63,7 +63,9 @@ def bos_id(tok):
     return None if bos == tok.eos_token_id else bos  # GPT-style tokenizers use one token for both
 
 
-def build_model(preset, tok, seq_len):
+def build_model(preset, tok, seq_len, attention=None):
+    """A fresh model of the preset; attention (ModernBERT only): "L"/"G" a layer, else the
+    preset's."""
     c = PRESETS[preset]
     # subtle: the embedding of pad_token_id is frozen at zero, so it must not be EOS, which the
     # model has to learn
@@ -84,7 +86,7 @@ def build_model(preset, tok, seq_len):
                                intermediate_size=c["mlp"], max_position_embeddings=seq_len,
                                local_attention=32, layer_types=[
                                    dict(L="sliding_attention", G="full_attention")[a]
-                                   for a in c["attention"]],
+                                   for a in attention or c["attention"]],
                                initializer_range=c["init"], cls_token_id=tok.eos_token_id,
                                sep_token_id=tok.eos_token_id, **ids)
         return ModernBertForMaskedLM(cfg)
@@ -94,11 +96,11 @@ def build_model(preset, tok, seq_len):
     return DistilBertForMaskedLM(cfg)
 
 
-def from_scratch(preset, dataset, seq_len):
+def from_scratch(preset, dataset, seq_len, attention=None):
     """(model, tokenizer) for a preset: a byte-level BPE trained on the first 20,000 documents, and
     a fresh model."""
     tok = build_tokenizer(itertools.islice(read_texts(dataset), 20000))
-    return build_model(preset, tok, seq_len), tok
+    return build_model(preset, tok, seq_len, attention), tok
 
 
 def model_and_tokenizer(args, acc, resumed=False):
@@ -109,7 +111,8 @@ def model_and_tokenizer(args, acc, resumed=False):
     if resumed or args.model:
         model, tok, _ = load(args.out_dir if resumed else args.model, args.seq_len)
     else:
-        model, tok = from_scratch(args.preset, args.dataset, args.seq_len)
+        model, tok = from_scratch(args.preset, args.dataset, args.seq_len,
+                                  getattr(args, "attention", None))
     acc.print(f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, "
               f"vocabulary {len(tok)}")
     return model, tok

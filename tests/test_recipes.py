@@ -116,3 +116,7 @@ def test_the_presets_first_layer_sees_only_its_neighbours_and_the_second_the_who
     assert torch.equal(hx[1][0, :100], hy[1][0, :100])  # layer 1: 32 neighbours only
     assert not torch.allclose(hx[2][0, :100], hy[2][0, :100])  # layer 2: every position
     assert len(hx) == 5  # embeddings + 4 layers
+    glgl = build_model(preset, tok, 160, attention="GLGL").eval()  # train.py --attention GLGL
+    with torch.no_grad():
+        gx, gy = (glgl(input_ids=r, output_hidden_states=True).hidden_states for r in (x, y))
+    assert not torch.allclose(gx[1][0, :100], gy[1][0, :100])  # ModernBERT's order: global first
