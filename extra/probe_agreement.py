@@ -57,8 +57,8 @@ def mentions(tok, n_stories=30, causal=False):
                + tok(text, add_special_tokens=False)["input_ids"] + [tok.eos_token_id])
         for kind, (members, repeated) in classes.items():
             for j, i in enumerate(ids):
-                if not (i not in members or (repeated and ids.count(i) < 2)
-                        or (causal and i not in ids[:j])):
+                if (i in members and (not repeated or ids.count(i) >= 2)
+                        and (not causal or i in ids[:j])):
                     yield kind, ids, j, members
 
 
