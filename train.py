@@ -3,7 +3,7 @@ Train a masked diffusion language model: Nie et al. 2025 ("Large Language Diffus
 Algorithm 1, with the weighting of MDLM (Sahoo et al. 2024), on any Hugging Face masked-LM encoder.
 
     python train.py                  # tiny model on the embedded story world, ~9 min on 2 CPU cores
-    python train.py --preset long    # 16,000 steps, ~54 min: the shipped model
+    python train.py --preset long    # 16,000 steps, ~59 min: the shipped model
     python train.py --resume         # continue the run in out/ that Ctrl-C stopped (it saved first)
     python train.py --sft --out_dir out_sft       # chat tasks on top of out/ (edits_and_sft.py)
     accelerate launch train.py --model answerdotai/ModernBERT-base --dataset roneneldan/TinyStories
