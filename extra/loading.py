@@ -21,7 +21,7 @@ SHIPPED_EDITS = os.path.join(ROOT, "extra", "checkpoint_edits")  # trained with 
 SHIPPED_AR = os.path.join(ROOT, "extra", "checkpoint_ar")  # the GPT baseline (extra/train_ar.py)
 
 # From-scratch models; the tokenizer is trained on the dataset at start-up, so they fix no
-# vocabulary. Measured on 2 CPU cores: tiny ~9 min, long ~35 min, tiny-distilbert 9 min but a far
+# vocabulary. Measured on 2 CPU cores: tiny ~9 min, long ~59 min, tiny-distilbert 9 min but a far
 # worse bound (2.65 against 0.77 nats/token: README, "How the defaults were chosen").
 # subtle: lr 1e-3, not higher. At 2e-3 and 4e-3 the bound falls faster, but the model never learns
 # to copy the hero's name and pronoun from context (extra/probe_agreement.py: 5% right name, he/she
