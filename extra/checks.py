@@ -160,6 +160,20 @@ def conversation(messages, where):
 MAX_BATCH_TOKENS, MAX_STEP_ROWS = 2**24, 2**20
 
 
+def attention(args, layers):
+    """--attention against the preset's layers (layers: its "LGLG" string, None for DistilBERT)."""
+    if args.attention is None:
+        return
+    if args.model or layers is None:
+        fail(f"--attention sets the layers of a ModernBERT preset built from scratch; "
+             f"{'--model ' + args.model if args.model else '--preset ' + args.preset} "
+             "keeps its own")
+    if len(args.attention) != len(layers) or set(args.attention) - set("LG"):
+        fail(f"--attention needs one letter a layer, L (local) or G (global), for the "
+             f"{len(layers)} layers of --preset {args.preset}: e.g. {layers} (got "
+             f"{args.attention!r})")
+
+
 def training(args):
     """train.py's numeric flags that cannot work (instead of a ZeroDivisionError, a loop that never
     ends, or a value quietly ignored)."""
@@ -190,17 +204,6 @@ def training(args):
     if args.block_length is not None and (args.block_rows == 0 or args.sft):
         fail("--block_length is the block of --block_rows, which is 0 here: drop --block_length, "
              "or pass --block_rows")
-    if args.attention is not None:
-        from extra.loading import PRESETS  # (loading imports this module)
-        layers = PRESETS[args.preset].get("attention")
-        if args.model or layers is None:
-            fail(f"--attention sets the layers of a ModernBERT preset built from scratch; "
-                 f"{'--model ' + args.model if args.model else '--preset ' + args.preset} "
-                 "keeps its own")
-        if len(args.attention) != len(layers) or set(args.attention) - set("LG"):
-            fail(f"--attention needs one letter a layer, L (local) or G (global), for the "
-                 f"{len(layers)} layers of --preset {args.preset}: e.g. {layers} (got "
-                 f"{args.attention!r})")
     for name in ("edit_start", "edit_rate"):
         if getattr(args, name) is not None and not args.edits:
             fail(f"--{name} belongs to the edit curriculum: add --edits, or drop --{name}")

@@ -87,6 +87,7 @@ def resolve(args, p):
         print(f"resuming the run in {args.out_dir}/ with its own flags", file=sys.stderr)
         return argparse.Namespace(**{**saved, "resume": True, "out_dir": args.out_dir})
     checks.training(args)
+    checks.attention(args, PRESETS[args.preset].get("attention"))
     if os.path.exists(os.path.join(args.out_dir, "training_state.pt")):
         print(f"note: {args.out_dir}/ holds an interrupted run, which this one will replace when "
               f"it saves; to continue that one instead: python train.py --out_dir {args.out_dir} "
@@ -106,8 +107,8 @@ def resolve(args, p):
     # subtle: None is "not given" (0 is refused by checks.training, never read as unset)
     if args.batch_size is None:
         args.batch_size = preset["batch"]
-    if args.attention is None and "attention" in preset:
-        args.attention = preset["attention"]
+    if args.attention is None and args.model is None:  # a pretrained model keeps its layers
+        args.attention = preset.get("attention")
     if args.max_steps is None:
         args.max_steps = preset["steps"]
     if args.lr is None:
