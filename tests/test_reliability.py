@@ -191,9 +191,12 @@ def test_chat_survives_long_and_non_ascii_input():
 
 
 def test_ctrl_c_while_sampling_ends_quietly():
+    # subtle: the child gets the default Ctrl-C handling, as from a terminal, whatever an earlier
+    # test left in this process (an ignored SIGINT is inherited, and Python then never raises)
     p = subprocess.Popen([sys.executable, "-u", "sample.py", "--n", "64"], cwd=ROOT,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         env=dict(os.environ, HF_HUB_OFFLINE="1"))
+                         env=dict(os.environ, HF_HUB_OFFLINE="1"),
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert p.stdout.readline().startswith("model:")
     time.sleep(5)  # loading (~1 s, more on a cold machine), then 64 stories (~45 s): the signal
     # comes while it denoises
