@@ -111,8 +111,7 @@ def model_and_tokenizer(args, acc, resumed=False):
     if resumed or args.model:
         model, tok, _ = load(args.out_dir if resumed else args.model, args.seq_len)
     else:
-        model, tok = from_scratch(args.preset, args.dataset, args.seq_len,
-                                  getattr(args, "attention", None))
+        model, tok = from_scratch(args.preset, args.dataset, args.seq_len, args.attention)
     acc.print(f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, "
               f"vocabulary {len(tok)}")
     return model, tok

@@ -66,13 +66,12 @@ def mentions(tok, n_stories=30, causal=False):
 def probe(model, tok, n_stories=30, causal=False):
     """{kind: (mean p(right token), mean p(right class), count)} for each kind of KINDS (count 0
     where the stories have none). causal: model is a GPT, read from the left (one pass a story)."""
-    sums, probs = {k: [0.0, 0.0, 0] for k in KINDS}, {}
+    sums, read, probs = {k: [0.0, 0.0, 0] for k in KINDS}, None, None
     for kind, ids, j, members in mentions(tok, n_stories, causal):
         if causal:  # position j is predicted by the logits at j - 1 (one pass a story)
-            key = tuple(ids)
-            if key not in probs:
-                probs = {key: model(input_ids=torch.tensor([ids])).logits[0].softmax(-1)}
-            p = probs[key][j - 1]
+            if ids is not read:  # mentions() yields one list per story
+                read, probs = ids, model(input_ids=torch.tensor([ids])).logits[0].softmax(-1)
+            p = probs[j - 1]
         else:
             x = torch.tensor([ids])
             x[0, j] = tok.mask_token_id
@@ -136,8 +135,9 @@ def main():
     else:
         model, tok, _ = load(ckpt)
     cosine = embedding_cosine(model, tok)
+    probed = probe(model, tok, args.n_stories, args.ar_ckpt)  # before the switch to eager attention
     heads = {} if args.ar_ckpt else attention_to_mentions(model, tok, args.n_stories)
-    for kind, (right, cls, n) in probe(model, tok, args.n_stories, args.ar_ckpt).items():
+    for kind, (right, cls, n) in probed.items():
         row = dict(kind=kind, right_token=round(right, 3), right_class=round(cls, 3), n=n,
                    embedding_cosine=round(cosine[kind], 3))
         if kind in heads:  # the head that looks most at the other mentions (layers from 1)
