@@ -215,17 +215,22 @@ def wait_for(p, text, timeout=120):
     return out.decode(errors="replace")
 
 
+def default_ctrl_c():
+    """For a child's preexec_fn: Ctrl-C handled as from a terminal.
+    subtle: a job that a script starts in the background (`.ci/run &`, nohup) ignores SIGINT, its
+    children inherit that, and Python then never raises KeyboardInterrupt: Ctrl-C cases would pass
+    or fail without testing anything."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def interactive():
     """The cases that need a live process: chat input, Ctrl-D and Ctrl-C, Ctrl-C during training,
     offline mode set. Each: (case, what the user sees, exit status or '-', seconds from the key
     press to it)."""
     env = dict(os.environ, HF_HUB_OFFLINE="1")
-    # subtle: Ctrl-C handled as from a terminal, even when this script runs in the background
-    # (a background job ignores SIGINT, and its children inherit that)
-    ctrl_c = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)
     chat = lambda: subprocess.Popen([sys.executable, "chat.py"], cwd=ROOT, env=env,
                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, preexec_fn=ctrl_c)
+                                    stderr=subprocess.PIPE, preexec_fn=default_ctrl_c)
     rows, p = [], chat()
     wait_for(p, "you> ")
     for case, line in (("chat: empty input", ""),
@@ -249,7 +254,7 @@ def interactive():
     rows.append(("chat: Ctrl-C at the prompt", "(a new line; the chat ends)", p.wait(60),
                  time.time() - t0))
     p = subprocess.Popen([sys.executable, "-u", "sample.py", "--n", "64"], cwd=ROOT, env=env,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=ctrl_c)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=default_ctrl_c)
     wait_for(p, "model:")
     time.sleep(2)
     t0 = time.time()

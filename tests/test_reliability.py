@@ -172,20 +172,12 @@ def test_two_processes_train_like_one_and_only_rank_0_writes(tmp_path):
             a["val_nelbo_per_token"], rel=0.1)
 
 
-def default_ctrl_c():
-    """For a child's preexec_fn: Ctrl-C handled as from a terminal.
-    subtle: a job that a script starts in the background (`.ci/run &`, nohup) ignores SIGINT, its
-    children inherit that, and Python then never raises KeyboardInterrupt: Ctrl-C tests would pass
-    or fail without testing anything."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def chat(**kw):
     return subprocess.Popen([sys.executable, "chat.py", "--ckpt", "extra/checkpoint_sft",
                              "--gen_length", "16"], cwd=ROOT,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=dict(os.environ, HF_HUB_OFFLINE="1"),
-                            preexec_fn=default_ctrl_c, **kw)
+                            preexec_fn=bad_inputs.default_ctrl_c, **kw)
 
 
 def test_chat_survives_long_and_non_ascii_input():
@@ -202,7 +194,8 @@ def test_chat_survives_long_and_non_ascii_input():
 def test_ctrl_c_while_sampling_ends_quietly():
     p = subprocess.Popen([sys.executable, "-u", "sample.py", "--n", "64"], cwd=ROOT,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         env=dict(os.environ, HF_HUB_OFFLINE="1"), preexec_fn=default_ctrl_c)
+                         env=dict(os.environ, HF_HUB_OFFLINE="1"),
+                         preexec_fn=bad_inputs.default_ctrl_c)
     assert p.stdout.readline().startswith("model:")
     time.sleep(5)  # loading (~1 s, more on a cold machine), then 64 stories (~45 s): the signal
     # comes while it denoises
