@@ -27,7 +27,7 @@ from tqdm import tqdm
 from edits_and_sft import corruption, sft_loss, token_ce, training_data
 from extra import checks, flags, storyworld
 from extra.recipes import block_matched, noise_levels
-from extra.loading import (accelerator, batch, bos_id, interruptible, model_and_tokenizer,
+from extra.loading import (accelerator, batch, bos_id, interruptible, leave, model_and_tokenizer,
                            real_tokens, restore, resume, save_run, share)
 from sample import decode, generate
 
@@ -139,8 +139,7 @@ def main(argv=None):
     # 5. rank 0 saves model + tokenizer (from_pretrained reads them) and metrics.json; if
     # interrupted, also what --resume needs (optimizer, schedule, every rank's RNG state, step)
     save_run(acc, model, tok, args, step, opt, sched, log, t0, true_h)
-    acc.wait_for_everyone()  # rank 0 has saved: ranks leave together (one alone can hang the other)
-    acc.end_training()  # also destroys the process group: without it a run can hang at exit
+    leave(acc)  # every rank leaves together, once rank 0 has saved
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 save killed at any moment leaves a complete checkpoint; Ctrl-C saves a resumable one and --resume
 ends where a straight run ends; two processes train like one; the chat REPL survives what people
 type."""
-import glob, json, os, runpy, shutil, signal, subprocess, sys, time
+import contextlib, glob, json, os, runpy, shutil, signal, subprocess, sys, time
 
 import pytest
 import torch
@@ -103,10 +103,38 @@ def test_a_save_killed_at_any_moment_leaves_the_old_or_the_new_checkpoint(tmp_pa
 
 
 def launch(args, cwd, processes=1):
-    # several processes: real DDP on the CPU, as ENVIRONMENT.md measured
+    # several processes: real DDP on the CPU, as ENVIRONMENT.md measured. faulthandler on, so that
+    # finish() can ask every process of a hung run where it is
     cmd, env = benchmark_ddp.command(processes, args)
-    return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    return subprocess.Popen(cmd, cwd=cwd, env=dict(env, PYTHONFAULTHANDLER="1"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def descendants(pid, parent=None):
+    """pid's children, grandchildren...: `accelerate launch` starts each rank in a session of its
+    own, so a process group does not reach them."""
+    if parent is None:
+        parent = {}
+        for stat in glob.glob("/proc/[0-9]*/stat"):
+            with contextlib.suppress(OSError):  # it ended meanwhile
+                fields = open(stat).read().rsplit(")", 1)[1].split()  # after "pid (name)"
+                parent[int(stat.split("/")[2])] = int(fields[1])
+    kids = [q for q, pp in parent.items() if pp == pid]
+    return kids + [q for k in kids for q in descendants(k, parent)]
+
+
+def finish(p, timeout=300):
+    """(stdout, stderr) of a launched run; if it hangs, the test fails with the Python stack of each
+    of its processes (SIGABRT makes faulthandler print them), not with a bare timeout."""
+    try:
+        return p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        for pid in descendants(p.pid)[::-1] + [p.pid]:  # the ranks first, then the launcher
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGABRT)
+            time.sleep(1)  # one at a time: they all print to the same pipe
+        out, err = p.communicate(timeout=60)
+        pytest.fail(f"hung for {timeout} s. stdout:\n{out[-2000:]}\nstderr:\n{err[-12000:]}")
 
 
 def weights(folder):
@@ -119,14 +147,15 @@ def test_ctrl_c_saves_a_resumable_checkpoint_and_resume_ends_where_a_straight_ru
     args = ["--max_steps", "40", "--eval_every", "10", "--n_val", "8", "--batch_size", "8",
             "--warmup", "5"]
     straight = launch(args + ["--out_dir", str(tmp_path / "straight")], ROOT)
-    assert straight.wait(timeout=300) == 0, straight.stderr.read()
+    _, err = finish(straight)
+    assert straight.returncode == 0, err
 
     run = launch(args + ["--out_dir", str(tmp_path / "run")], ROOT)
     for line in run.stdout:  # wait until training is under way, then press Ctrl-C
         if line.startswith("step 10:"):
             run.send_signal(signal.SIGINT)
             break
-    out, err = run.communicate(timeout=120)
+    out, err = finish(run, 120)
     assert run.returncode == 0 and "Traceback" not in err, err
     assert "SIGINT: finishing this step" in err and "saved a resumable checkpoint of step" in out
     metrics = json.load(open(tmp_path / "run" / "metrics.json"))
@@ -134,7 +163,7 @@ def test_ctrl_c_saves_a_resumable_checkpoint_and_resume_ends_where_a_straight_ru
     assert not glob.glob(str(tmp_path / "run.*"))  # no .tmp / .old left behind
 
     resumed = launch(["--out_dir", str(tmp_path / "run"), "--resume"], ROOT)
-    out, err = resumed.communicate(timeout=300)
+    out, err = finish(resumed)
     assert resumed.returncode == 0, err
     metrics = json.load(open(tmp_path / "run" / "metrics.json"))
     assert metrics["steps"] == 40 and not (tmp_path / "run" / "training_state.pt").exists()
@@ -157,7 +186,7 @@ def test_two_processes_train_like_one_and_only_rank_0_writes(tmp_path):
     for name, processes, batch in (("one", 1, "8"), ("two", 2, "4")):
         (tmp_path / name).mkdir()  # the working directory: nothing but out/ may appear in it
         p = launch(common + ["--batch_size", batch, "--out_dir", "out"], tmp_path / name, processes)
-        out, err = p.communicate(timeout=300)
+        out, err = finish(p)
         assert p.returncode == 0, err
         # one writer, one folder
         assert out.count("saved ") == 1 and os.listdir(tmp_path / name) == ["out"]
