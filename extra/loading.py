@@ -392,10 +392,10 @@ def save_run(acc, model, tok, args, step, opt, sched, log, t0, true_h):
 def leave(acc):
     """The last line of train.py, once rank 0 has saved. All ranks leave together (one alone can
     hang the other). subtle: with several processes each one then exits at once (os._exit),
-    skipping the teardown of torch's process group and interpreter. A 2-process CI run hung for
-    300 s after "saved out/" (1 of ~40 runs; 39 more here did not), which leaves that teardown,
-    known upstream to hang now and then on gloo (pytorch/pytorch#75097, #190489). Nothing is left
-    to do by then: the files are written and renamed, and the output is flushed here."""
+    skipping the teardown of torch's process group and interpreter. A 2-process CI run once hung
+    for 300 s after "saved out/" (39 repeats here did not), which leaves that teardown, known
+    upstream to hang now and then on gloo (pytorch/pytorch#75097, #190489). Nothing is left to do
+    by then: the files are written and renamed, and the output is flushed here."""
     acc.wait_for_everyone()
     if acc.num_processes == 1:
         acc.end_training()
