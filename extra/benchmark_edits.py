@@ -15,7 +15,7 @@ from transformers import GPT2LMHeadModel, PreTrainedTokenizerFast
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from extra import checks, storyworld
 from extra.evaluate import JUDGE, judge_nll, sample_diffusion
-from extra.loading import load
+from extra.loading import cores, load
 
 def main():
     p = argparse.ArgumentParser(description=__doc__,
@@ -29,7 +29,7 @@ def main():
                    help="forward passes for 156 tokens (default ~ gen_length / 8)")
     p.add_argument("--max_edits", type=int, default=1)
     args = p.parse_args()
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(cores())
     judge, jtok = (GPT2LMHeadModel.from_pretrained(JUDGE).float().eval(),
                    PreTrainedTokenizerFast.from_pretrained(JUDGE))
     rows = ["| model | sampling | valid | sentences that fit | judge NLL (nats/token) | NFE |",

@@ -21,7 +21,7 @@ from transformers import GPT2LMHeadModel, PreTrainedTokenizerFast
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from extra import storyworld
 from extra.evaluate import JUDGE, judge_nll, l2r_nll, real_len
-from extra.loading import ROOT, SHIPPED_AR, load, read_texts, rows
+from extra.loading import ROOT, SHIPPED_AR, cores, load, read_texts, rows
 from extra.probe_agreement import probe
 
 RECIPES = {  # name: train.py flags (source of each lever: extra/recipes.py)
@@ -107,7 +107,7 @@ def main(argv=None):
     p.add_argument("--reuse", default=None, help="a folder of checkpoints DIR/NAME to evaluate")
     p.add_argument("--out", default=os.path.join(ROOT, "results"))
     args = p.parse_args(argv)
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(cores())
     t0 = time.time()
     work = args.reuse or os.path.join(args.out, "recipes")
     judge = GPT2LMHeadModel.from_pretrained(JUDGE).float().eval()
@@ -123,7 +123,7 @@ def main(argv=None):
     minutes = (time.time() - t0) / 60
     md = (f"# Recipe levers\n\nCommand: `python extra/benchmark_recipes.py "
           f"{' '.join(sys.argv[1:] if argv is None else argv)}` ({minutes:.0f} min on "
-          f"{os.cpu_count()} CPU cores). Samples: 64 stories, sample.py's defaults, seed 0. "
+          f"{cores()} CPU cores). Samples: 64 stories, sample.py's defaults, seed 0. "
           f"True entropy of the validation stories: {results[name]['true_entropy']} nats/token.\n\n"
           + table(results) + "\n")
     os.makedirs(args.out, exist_ok=True)

@@ -17,7 +17,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from extra import checks, storyworld
-from extra.loading import ROOT, SHIPPED, bos_id, load
+from extra.loading import ROOT, SHIPPED, bos_id, cores, load
 from sample import decode, generate
 
 
@@ -48,7 +48,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.n < 1 or any(not 0 < tau < 1 for tau in args.taus):
         checks.fail("--n must be at least 1 and every --taus value between 0 and 1")
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(cores())
     t0 = time.time()
     model, tok, _ = load(args.ckpt)
     checks.storyworld_model(args.ckpt, "story validity")

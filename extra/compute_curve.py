@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from extra import storyworld
 from extra.benchmark_recipes import measure
 from extra.evaluate import JUDGE, judge_nll
-from extra.loading import ROOT
+from extra.loading import ROOT, cores
 from extra.train_ar import sample as sample_ar
 
 
@@ -80,7 +80,7 @@ def main(argv=None):
     p.add_argument("--gpt_ckpt", nargs="*", default=[], help="GPT checkpoints already trained")
     p.add_argument("--out", default=os.path.join(ROOT, "results"))
     args = p.parse_args(argv)
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(cores())
     t0 = time.time()
     judge = GPT2LMHeadModel.from_pretrained(JUDGE).float().eval()
     jtok = PreTrainedTokenizerFast.from_pretrained(JUDGE)

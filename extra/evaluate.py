@@ -28,7 +28,7 @@ import torch.nn.functional as F
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from extra import checks, storyworld
-from extra.loading import SHIPPED_AR, SHIPPED_EDITS, bos_id, load, read_texts, rows
+from extra.loading import SHIPPED_AR, SHIPPED_EDITS, bos_id, cores, load, read_texts, rows
 from extra.train_ar import sample as sample_gpt, scored
 from sample import decode, generate, sample_tokens
 
@@ -285,7 +285,7 @@ def main(argv=None):
                    help="also the diffusion model's left-to-right NLL (one pass per token: slow)")
     p.add_argument("--out", default=os.path.join(ROOT, "results"))
     args = p.parse_args(argv)
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(cores())
     os.makedirs(args.out, exist_ok=True)
     if args.train:
         args.ckpt, args.ar_ckpt = train_both(args.out, "equal wall clock")
@@ -306,7 +306,7 @@ def main(argv=None):
         loaded[name] = (m, tok, metrics, is_ar)
 
     data = args.data or "storyworld"
-    lines = [f"# Results\n\nMachine: {os.cpu_count()} CPU cores, torch {torch.__version__}, "
+    lines = [f"# Results\n\nMachine: {cores()} CPU cores, torch {torch.__version__}, "
              f"{torch.get_num_threads()} threads. Command: `python extra/evaluate.py "
              f"{' '.join(sys.argv[1:] if argv is None else argv)}`\n",
              f"## Likelihood on {data} ({args.n_val} validation texts)\n",

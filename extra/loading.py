@@ -141,11 +141,18 @@ def real_tokens(x0, eos, bos):
     return ((x0 != eos) & (x0 != bos)).sum(1).add(1).clamp(max=x0.shape[1]).sum().item()
 
 
+def cores():
+    """The CPU cores this process may run on: the ones `taskset` or a container allows, else all.
+    subtle: not os.cpu_count(), which counts the whole machine: two runs side by side, each pinned
+    to its own core (taskset -c 0 / -c 1), would each start a thread per core of the machine."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def use_the_cores(acc):
     """accelerate launch sets OMP_NUM_THREADS=1 (one thread: ~40% slower here); give each process
     its share."""
     if acc.device.type == "cpu":
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // acc.num_processes))
+        torch.set_num_threads(max(1, cores() // acc.num_processes))
 
 
 def read_texts(dataset, split="train"):

@@ -201,6 +201,25 @@ def test_two_processes_train_like_one_and_only_rank_0_writes(tmp_path):
             a["val_nelbo_per_token"], rel=0.1)
 
 
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="the OS cannot pin a process")
+def test_a_process_pinned_to_one_core_trains_with_one_thread():
+    """`taskset -c 0 python train.py`: the process may run on one core, so it gets one thread (not
+    one per core of the machine, which would share that core); unpinned, every core it may use."""
+    class CPU:  # what use_the_cores reads of accelerate's Accelerator
+        device, num_processes = torch.device("cpu"), 1
+    allowed, threads = os.sched_getaffinity(0), torch.get_num_threads()
+    try:
+        os.sched_setaffinity(0, {min(allowed)})
+        loading.use_the_cores(CPU)
+        assert loading.cores() == 1 and torch.get_num_threads() == 1
+        os.sched_setaffinity(0, allowed)
+        loading.use_the_cores(CPU)
+        assert loading.cores() == len(allowed) == torch.get_num_threads()
+    finally:
+        os.sched_setaffinity(0, allowed)
+        torch.set_num_threads(threads)
+
+
 def chat(**kw):
     return subprocess.Popen([sys.executable, "chat.py", "--ckpt", "extra/checkpoint_sft",
                              "--gen_length", "16"], cwd=ROOT,
