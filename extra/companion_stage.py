@@ -6,7 +6,7 @@ own mix. This is how the shipped model was made from `python train.py --preset l
     python train.py --model out_stage --dataset out_stage/stories.txt --lr 1e-3 --warmup 100 \\
         --max_steps 1500 --eval_every 750 --out_dir out_companion         # 2. copy (~8 min)
     python train.py --model out_companion --lr 3e-4 --warmup 100 --max_steps 2000 \\
-        --eval_every 1000 --out_dir out_final                              # 3. the usual mix (~11 min)
+        --eval_every 1000 --out_dir out_final                       # 3. the usual mix (~11 min)
 
 Why (docs/recipes.md, "The companion stage"): one attention head of the last layer copies a story's
 repeated words (the hero's name, the toy, the other animal, ...) from their other mentions, and in
@@ -38,9 +38,10 @@ FAMILY = re.compile(r"\b(" + "|".join(storyworld.PALS) + r")\b")
 
 
 def family_token_ids(tok):
-    """The token of each family word as it stands in a story (" mom", and " sister" of " big sister":
-    the word that tells them apart), without repeats."""
-    return sorted({tok(" " + w, add_special_tokens=False)["input_ids"][-1] for w in storyworld.PALS})
+    """The token of each family word as it stands in a story (" mom"; " sister" of " big sister",
+    the word that tells it apart), without repeats."""
+    return sorted({tok(" " + w, add_special_tokens=False)["input_ids"][-1]
+                   for w in storyworld.PALS})
 
 
 @torch.no_grad()
@@ -86,7 +87,7 @@ def grow(model, seed=0):
 
 
 def companion_rich(n, seed=7, at_least=2):
-    """n training stories (never a validation one) that name a family member at least at_least times.
+    """n training stories (never a validation one) naming a family member at least at_least times.
     seed: not train.py's stream (0), so these are other stories than the long run saw first."""
     out = []
     for text in storyworld.train_stories(seed):
@@ -97,12 +98,14 @@ def companion_rich(n, seed=7, at_least=2):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--ckpt", default="out", help="a story-world model from train.py (default: out)")
-    p.add_argument("--out_dir", default="out_stage", help="where the spread model and stories.txt go")
+    p.add_argument("--out_dir", default="out_stage",
+                   help="where the grown, spread model and stories.txt go")
     p.add_argument("--stories", type=int, default=30000,
-                   help="companion-rich stories to write (default 30,000: 1,500 steps of 16 read each"
-                   " at most once)")
+                   help="companion-rich stories to write (default 30,000: 1,500 steps of 16 "
+                   "read each at most once)")
     p.add_argument("--no_grow", action="store_true", help="keep the layers as they are")
     p.add_argument("--seed", type=int, default=0, help="seed of the new layer's weights and of the "
                    "random directions (default 0)")
