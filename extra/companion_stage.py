@@ -1,6 +1,6 @@
 """
 The companion stage: teach a long run the one copy it never learned, then give it back the data's
-own mix. This is how the shipped model was made from `python train.py --preset long`'s output:
+own mix. This is how the shipped model was made from `python train.py --preset long --out_dir out`:
 
     python extra/companion_stage.py --ckpt out --out_dir out_stage       # 1. prepare (~20 s)
     python train.py --model out_stage --dataset out_stage/stories.txt --lr 1e-3 --warmup 100 \\
@@ -25,14 +25,14 @@ Step 2 trains on those stories until a head fetches the companion; step 3 goes b
 world's ordinary mix, so that the model names the companion as often as the data does (1.3 times a
 story). Both are plain train.py runs. A story-world model only: the family words are the world's.
 """
-import argparse, copy, json, os, re, sys
+import argparse, copy, os, re, sys
 
 import torch
 from transformers import AutoModelForMaskedLM
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from extra import checks, storyworld
-from extra.loading import load
+from extra.loading import load, save
 
 FAMILY = re.compile(r"\b(" + "|".join(storyworld.PALS) + r")\b")
 
@@ -112,6 +112,8 @@ def main(argv=None):
     args = p.parse_args(argv)
     model, tok, metrics = load(args.ckpt)
     checks.storyworld_model(args.ckpt, "the companion stage")
+    if args.stories < 1:
+        checks.fail(f"--stories must be at least 1 (got {args.stories}); the default is 30000")
     if os.path.abspath(args.out_dir) == os.path.abspath(args.ckpt):
         checks.fail(f"--out_dir is the model's own folder ({args.ckpt}): choose another one")
     if not args.no_grow:
@@ -124,14 +126,13 @@ def main(argv=None):
     spread(weight, ids, torch.Generator().manual_seed(args.seed))
     print(f"family words {[tok.decode([i]) for i in ids]}: mean cosine {before:.2f} -> "
           f"{mean_cosine(weight, ids):.2f}")
-    model.save_pretrained(args.out_dir)
-    tok.save_pretrained(args.out_dir)
-    with open(os.path.join(args.out_dir, "metrics.json"), "w") as f:  # train.py counts its steps on
-        json.dump(metrics, f)
     stories = companion_rich(args.stories)
+    # atomically, as train.py saves; val_nelbo is the long run's, not this model's: not carried over
+    save(args.out_dir, model, tok, dict(metrics, val_nelbo_per_token=None))
     path = os.path.join(args.out_dir, "stories.txt")
-    with open(path, "w", encoding="utf-8") as f:
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
         f.write("<|endoftext|>".join(stories))
+    os.replace(path + ".tmp", path)
     print(f"wrote {len(stories)} stories that name the companion twice or more to {path}\n"
           f"next: python train.py --model {args.out_dir} --dataset {path} --lr 1e-3 --warmup 100 "
           f"--max_steps 1500 --eval_every 750 --out_dir out_companion")

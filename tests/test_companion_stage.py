@@ -100,6 +100,8 @@ def test_the_stage_end_to_end_then_a_train_py_run_on_its_stories(tmp_path, capsy
 def test_the_stage_refuses_its_own_folder_and_other_data(tmp_path):
     with pytest.raises(SystemExit, match="choose another"):
         stage.main(["--ckpt", SHIPPED, "--out_dir", SHIPPED])
+    with pytest.raises(SystemExit, match="--stories must be at least 1"):
+        stage.main(["--ckpt", SHIPPED, "--out_dir", str(tmp_path / "y"), "--stories", "0"])
     other = tmp_path / "other"
     model, tok, metrics = load(SHIPPED)
     model.save_pretrained(other)
