@@ -33,6 +33,7 @@ from transformers import AutoModelForMaskedLM
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from extra import checks, storyworld
 from extra.loading import load, save
+from extra.probe_agreement import mean_cosine
 
 FAMILY = re.compile(r"\b(" + "|".join(storyworld.PALS) + r")\b")
 
@@ -52,14 +53,6 @@ def spread(weight, ids, generator=None):
     rows = weight[ids].float()
     noise = torch.randn(rows.shape, generator=generator) * weight.float().std(0)
     weight[ids] = (rows.mean(0) + noise).to(weight.dtype)
-
-
-def mean_cosine(weight, ids):
-    """The mean cosine between the rows ids (two different rows each time): ~0 for unrelated
-    vectors, 1 when they all point the same way."""
-    unit = torch.nn.functional.normalize(weight[ids].float(), dim=1)
-    n = len(ids)
-    return ((unit @ unit.T).sum() - n).item() / (n * (n - 1))
 
 
 @torch.no_grad()

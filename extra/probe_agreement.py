@@ -108,14 +108,17 @@ def embedding_cosine(model, tok):
     """{kind: mean cosine between the input embeddings of its words (each pair once)}. Words that a
     model never learns to tell apart drift together here (see docs/recipes.md): ~0 for distinct
     random vectors, 1 when every word of the kind has the same embedding."""
-    E = model.get_input_embeddings().weight.detach().float()
-    out = {}
-    for kind, (words, _) in KINDS.items():
-        ids = sorted(ids_of(tok, words, bare=False))  # one vector per word: the spaced form
-        e = torch.nn.functional.normalize(E[ids], dim=1)
-        n = len(ids)
-        out[kind] = ((e @ e.T).sum() - n).item() / max(n * (n - 1), 1)
-    return out
+    E = model.get_input_embeddings().weight.detach()
+    # one vector per word: the spaced form
+    return {kind: mean_cosine(E, sorted(ids_of(tok, words, bare=False)))
+            for kind, (words, _) in KINDS.items()}
+
+
+def mean_cosine(weight, ids):
+    """The mean cosine between the rows ids of a matrix, each pair once (0 for a single row)."""
+    unit = torch.nn.functional.normalize(weight[ids].float(), dim=1)
+    n = len(ids)
+    return ((unit @ unit.T).sum() - n).item() / max(n * (n - 1), 1)
 
 
 def main():

@@ -9,12 +9,13 @@ import torch
 import train
 from extra import companion_stage as stage, storyworld
 from extra.loading import SHIPPED, load
+from extra.probe_agreement import mean_cosine
 
 
 def test_mean_cosine_known_answers():
     same = torch.ones(4, 3)
-    assert stage.mean_cosine(same, [0, 1, 2, 3]) == pytest.approx(1.0)
-    assert stage.mean_cosine(torch.eye(3), [0, 1, 2]) == pytest.approx(0.0)
+    assert mean_cosine(same, [0, 1, 2, 3]) == pytest.approx(1.0)
+    assert mean_cosine(torch.eye(3), [0, 1, 2]) == pytest.approx(0.0)
 
 
 def test_spread_moves_only_the_given_rows_and_makes_them_unlike():
@@ -23,11 +24,11 @@ def test_spread_moves_only_the_given_rows_and_makes_them_unlike():
     ids = [3, 7, 11, 20]
     weight[ids] = torch.randn(16, generator=g) + 0.01 * torch.randn(4, 16, generator=g)
     before = weight.clone()
-    assert stage.mean_cosine(weight, ids) > 0.99
+    assert mean_cosine(weight, ids) > 0.99
     stage.spread(weight, ids, torch.Generator().manual_seed(1))
     others = [i for i in range(50) if i not in ids]
     assert torch.equal(weight[others], before[others])
-    assert stage.mean_cosine(weight, ids) < 0.8
+    assert mean_cosine(weight, ids) < 0.8
     # the new rows are as long as a typical row of the matrix, not blown up or shrunk
     typical = before[others].norm(dim=1).mean()
     assert 0.5 * typical < weight[ids].norm(dim=1).mean() < 2 * typical
@@ -72,7 +73,7 @@ def test_the_stage_end_to_end_then_a_train_py_run_on_its_stories(tmp_path, capsy
     w = model.get_input_embeddings().weight
     with torch.no_grad():
         w[ids] = w[ids].mean(0) + 0.1 * w.std(0) * torch.randn(len(ids), w.shape[1])
-    assert stage.mean_cosine(w, ids) > 0.9
+    assert mean_cosine(w, ids) > 0.9
     before = tmp_path / "long_run"
     model.save_pretrained(before)
     tok.save_pretrained(before)
@@ -82,7 +83,7 @@ def test_the_stage_end_to_end_then_a_train_py_run_on_its_stories(tmp_path, capsy
     spread, _, _ = load(str(out))
     assert spread.config.num_hidden_layers == model.config.num_hidden_layers + 1
     w1 = spread.get_input_embeddings().weight
-    assert stage.mean_cosine(w1, ids) < 0.5
+    assert mean_cosine(w1, ids) < 0.5
     others = [i for i in range(len(w)) if i not in ids]
     assert torch.equal(w[others], w1[others])
     # tied: the output layer reads the same spread rows
