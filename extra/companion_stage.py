@@ -33,7 +33,7 @@ from transformers import AutoModelForMaskedLM
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from extra import checks, storyworld
 from extra.loading import load, save
-from extra.probe_agreement import mean_cosine
+from extra.probe_agreement import ids_of, mean_cosine
 
 FAMILY = re.compile(r"\b(" + "|".join(storyworld.PALS) + r")\b")
 
@@ -41,8 +41,7 @@ FAMILY = re.compile(r"\b(" + "|".join(storyworld.PALS) + r")\b")
 def family_token_ids(tok):
     """The token of each family word as it stands in a story (" mom"; " sister" of " big sister",
     the word that tells it apart), without repeats."""
-    return sorted({tok(" " + w, add_special_tokens=False)["input_ids"][-1]
-                   for w in storyworld.PALS})
+    return sorted(ids_of(tok, [w.split()[-1] for w in storyworld.PALS], bare=False))
 
 
 @torch.no_grad()
