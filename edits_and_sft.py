@@ -150,7 +150,8 @@ def sft_loss(logits, x0, masked, p_mask, mask_id, keep):
     """LLaDA's SFT loss: per row, sum over masked response tokens of CE / p_mask, divided by the
     response length (the EOS filler counts); averaged over the rows."""
     ce = token_ce(logits, x0, masked, mask_id)                 # (B, L), 0 where visible
-    per_row = (ce / p_mask).sum(1) / (~keep).sum(1).clamp(min=1)
+    weight = torch.where(masked, p_mask, 1.0)  # subtle: no 0/0 where p_mask = 0 (a clean prefix)
+    per_row = (ce / weight).sum(1) / (~keep).sum(1).clamp(min=1)
     return per_row.mean()
 
 

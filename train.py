@@ -41,8 +41,9 @@ def forward_process(x0, mask_id, eps=1e-3, generator=None, keep=None, recipe=Non
     u = torch.rand(1, device=x0.device, generator=generator)
     t = noise_levels((u + torch.arange(B, device=x0.device) / B) % 1, recipe and recipe.t_dist)
     p_mask = ((1 - eps) * t + eps)[:, None].expand(B, L)                           # (B, L)
-    if recipe and recipe.block_rows:  # rows as the sampler sees them (blocks start after the BOS)
-        p_mask = block_matched(p_mask, recipe.block_rows, recipe.block_length, 1, generator)
+    if recipe and recipe.block_rows:  # rows as the sampler sees them: blocks after the kept prefix
+        start = 1 if keep is None else keep.sum(1)  # the BOS, or with --sft the prompt
+        p_mask = block_matched(p_mask, recipe.block_rows, recipe.block_length, start, generator)
     masked = torch.rand(B, L, device=x0.device, generator=generator) < p_mask      # (B, L)
     if keep is not None:
         masked &= ~keep

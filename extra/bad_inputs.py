@@ -55,7 +55,6 @@ CASES = [
     ("--lr that is not a learning rate", "train.py --lr 3", "is not a learning rate"),
     ("fp16 on a machine without a GPU", "train.py --mixed_precision fp16", "needs a GPU"),
     ("--block_rows outside [0, 1]", "train.py --block_rows 1.5", "--block_rows is a share"),
-    ("--block_rows with --sft", "train.py --sft --block_rows 0.5", "shapes pretraining rows"),
     ("--block_length longer than a row", "train.py --block_length 500", "--block_length must be"),
     ("--steps 0", "sample.py --steps 0", "--steps must be at least 1"),
     ("gen_length not a multiple of block_length", "sample.py --gen_length 10 --block_length 4",

@@ -196,12 +196,10 @@ def training(args):
              "scratch, 5e-5 to fine-tune")
     if args.block_rows is not None and not 0 <= args.block_rows <= 1:
         fail(f"--block_rows is a share of the rows: it must be in [0, 1] (got {args.block_rows})")
-    if args.block_rows and args.sft:
-        fail("--block_rows shapes pretraining rows; with --sft the prompt is the clean prefix")
     if args.block_length is not None and not 1 <= args.block_length <= args.seq_len - 2:
         fail(f"--block_length must be between 1 and --seq_len - 2 ({args.seq_len - 2}); "
              f"got {args.block_length}")
-    if args.block_length is not None and (args.block_rows == 0 or args.sft):
+    if args.block_length is not None and args.block_rows == 0:
         fail("--block_length is the block of --block_rows, which is 0 here: drop --block_length, "
              "or pass --block_rows")
     for name in ("edit_start", "edit_rate"):

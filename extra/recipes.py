@@ -39,11 +39,14 @@ def noise_levels(v, t_dist="uniform"):
 def block_matched(p_mask, share, block_length, start=0, generator=None):
     """p_mask (B, L) -> (B, L): in a random `share` of the rows, a clean prefix (p = 0) up to one
     of the blocks start + k * block_length (k uniform), that block at its rate t, the rest masked
-    (p = 1). Known-answer tests: tests/test_recipes.py."""
+    (p = 1). start: an int, or (B,) where each row's blocks begin (after its prompt, with --sft).
+    Known-answer tests: tests/test_recipes.py."""
     B, L = p_mask.shape
     device = p_mask.device
     rows = torch.rand(B, device=device, generator=generator) < share                # (B,)
-    k = torch.randint(0, (L - start) // block_length, (B,), device=device, generator=generator)
+    start = torch.as_tensor(start, device=device).expand(B)                          # (B,)
+    n_blocks = ((L - start) // block_length).clamp(min=1)                            # (B,)
+    k = (torch.rand(B, device=device, generator=generator) * n_blocks).long()        # (B,)
     lo = (start + k * block_length)[:, None]                                          # (B, 1)
     pos = torch.arange(L, device=device)[None]                                        # (1, L)
     prefix, suffix = rows[:, None] & (pos < lo), rows[:, None] & (pos >= lo + block_length)

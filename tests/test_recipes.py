@@ -69,6 +69,48 @@ def test_forward_process_with_block_rows_masks_as_the_sampler_sees():
     assert all(torch.equal(u, v) for u, v in zip(a, b))
 
 
+def test_block_matched_rows_start_after_each_rows_prompt():
+    """With --sft the kept prefix is the prompt, of a different length in each row: the blocks of
+    a row begin at its prompt's end (where chat.py's first block begins), never inside it."""
+    torch.manual_seed(0)
+    B, L, bl = 600, 20, 4
+    x0 = torch.randint(5, 50, (B, L))
+    n_keep = torch.randint(1, 9, (B,))                                    # prompts of 1..8 tokens
+    keep = torch.arange(L)[None] < n_keep[:, None]
+    recipe = SimpleNamespace(t_dist="uniform", block_rows=1.0, block_length=bl)
+    xt, masked, p_mask = forward_process(x0, 1, keep=keep, recipe=recipe)
+    assert not (masked & keep).any()
+    starts = set()
+    for row in range(B):
+        block = (p_mask[row] > 0) & (p_mask[row] < 1)
+        lo, hi = block.nonzero().min().item(), block.nonzero().max().item() + 1
+        assert hi - lo == bl and (lo - n_keep[row].item()) % bl == 0
+        assert (p_mask[row, :lo] == 0).all() and masked[row, hi:].all()
+        starts.add(lo - n_keep[row].item())
+    assert starts == set(range(0, 12 + 1, bl))  # every block of the shortest rows comes up
+
+
+def test_sft_loss_with_block_rows_scores_only_the_masked_tokens():
+    """A clean prefix past the prompt has p_mask = 0: LLaDA's SFT loss stays finite and equals
+    sum over masked tokens of CE / p_mask, over the response length, averaged over rows."""
+    from edits_and_sft import sft_loss
+    torch.manual_seed(0)
+    B, L = 32, 20
+    x0 = torch.randint(5, 50, (B, L))
+    keep = torch.arange(L)[None] < torch.randint(1, 6, (B,))[:, None]
+    recipe = SimpleNamespace(t_dist="bell", block_rows=1.0, block_length=4)
+    xt, masked, p_mask = forward_process(x0, 1, keep=keep, recipe=recipe)
+    assert (p_mask[~keep] == 0).any()
+    logits = torch.randn(B, L, 60, requires_grad=True)
+    loss = sft_loss(logits, x0, masked, p_mask, 1, keep)
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(logits.grad).all()
+    lp = logits.detach().index_fill(2, torch.tensor([1]), -float("inf")).log_softmax(-1)
+    ce = -lp.gather(2, x0[..., None])[..., 0]
+    rows = [(ce[b][masked[b]] / p_mask[b][masked[b]]).sum() / (~keep[b]).sum() for b in range(B)]
+    assert loss.item() == pytest.approx(torch.stack(rows).mean().item(), rel=1e-5)
+
+
 def test_validation_is_the_unbiased_elbo_whatever_the_training_density():
     """train.validate draws through forward_process without a recipe: uniform t, no blocks."""
     import inspect
