@@ -22,7 +22,7 @@ import torch
 
 from edits_and_sft import ensure_chat_template
 from extra import checks
-from extra.loading import SHIPPED_SFT, bos_id, context, default_checkpoint, load
+from extra.loading import CHAT_BLOCK, SHIPPED_SFT, bos_id, context, default_checkpoint, load
 from extra.render import canvas_text
 from sample import decode, generate
 
@@ -82,7 +82,8 @@ def parser():
                    help="answer this one message and exit (for scripts and tests)")
     p.add_argument("--gen_length", type=int, default=512,
                    help="the most tokens an answer may take (capped by the context)")
-    p.add_argument("--block_length", type=int, default=16, help="semi-autoregressive block size")
+    p.add_argument("--block_length", type=int, default=CHAT_BLOCK,
+                   help="semi-autoregressive block size")
     p.add_argument("--steps", type=int, default=16,
                    help="forward passes per block (= block_length: one token each)")
     p.add_argument("--temperature", type=float, default=0.0,

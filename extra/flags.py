@@ -3,7 +3,7 @@ defaults that depend on other flags. Kept here so that the two scripts read as t
 import argparse, json, os, sys
 
 from extra import checks
-from extra.loading import PRESETS, SHIPPED, bf16_is_fast, default_checkpoint, resumable
+from extra.loading import CHAT_BLOCK, PRESETS, SHIPPED, bf16_is_fast, default_checkpoint, resumable
 
 
 def parser(doc):
@@ -53,12 +53,14 @@ def train_parser(doc):
     # the recipe levers (extra/recipes.py, docs/recipes.md)
     arg("--t_dist", default=None, choices=["uniform", "clipped", "bell"],
         help="the noise level t in training: U(0, 1) (LLaDA), U[0.3, 0.8], or a triangle at 0.5 "
-        "(default: bell; uniform with --sft)")
+        "(default: bell)")
     arg("--block_rows", type=float, default=None, help="share of the rows shaped as the sampler "
         "sees a block: clean prefix, one block masked at rate t, the rest masked (BD3-LM, PUMA; "
-        "default: 0.5; 0 with --sft). --t_dist uniform --block_rows 0 is LLaDA's recipe")
+        "default: 0.5; with --sft the blocks start after the prompt). --t_dist uniform "
+        "--block_rows 0 is LLaDA's recipe")
     arg("--block_length", type=int, default=None,
-        help="the block of --block_rows (default: sample.py's, a quarter of the generated length)")
+        help="the block of --block_rows (default: sample.py's, a quarter of the generated length; "
+        "chat.py's 16 with --sft)")
     # edits_and_sft.py
     arg("--sft", action="store_true", help="supervised fine-tuning on conversations ('messages'), "
         "from --model (default: out/, else the shipped model); --dataset storyworld means the "
@@ -96,13 +98,15 @@ def resolve(args, p):
         args.model = default_checkpoint("out", SHIPPED)[0]
     if args.mixed_precision is None:
         args.mixed_precision = "bf16" if bf16_is_fast() else "no"
-    # the recipe measured best on the story world (docs/recipes.md); SFT keeps LLaDA's
+    # the recipe measured best on the story world (docs/recipes.md), for SFT too
+    # (docs/chat_and_edits.md): with --sft the blocks start after the prompt, as chat.py's do
     if args.t_dist is None:
-        args.t_dist = "uniform" if args.sft else "bell"
+        args.t_dist = "bell"
     if args.block_rows is None:
-        args.block_rows = 0.0 if args.sft else 0.5
-    if args.block_length is None:  # sample.py's default block: a quarter of what fits after the BOS
-        args.block_length = max(1, (args.seq_len - 1) // 4)
+        args.block_rows = 0.5
+    if args.block_length is None:  # the sampler's block: sample.py's default (a quarter of what
+        # fits after the BOS), or chat.py's
+        args.block_length = CHAT_BLOCK if args.sft else max(1, (args.seq_len - 1) // 4)
     preset = PRESETS[args.preset]
     # subtle: None is "not given" (0 is refused by checks.training, never read as unset)
     if args.batch_size is None:

@@ -19,6 +19,7 @@ SHIPPED = os.path.join(ROOT, "extra", "checkpoint")  # the story-world model `py
 SHIPPED_SFT = os.path.join(ROOT, "extra", "checkpoint_sft")  # its chat (SFT) model, for chat.py
 SHIPPED_EDITS = os.path.join(ROOT, "extra", "checkpoint_edits")  # trained with train.py --edits
 SHIPPED_AR = os.path.join(ROOT, "extra", "checkpoint_ar")  # the GPT baseline (extra/train_ar.py)
+CHAT_BLOCK = 16  # chat.py's semi-autoregressive block, the one train.py --sft shapes its rows for
 
 # From-scratch models; the tokenizer is trained on the dataset at start-up, so they fix no
 # vocabulary. Measured on 2 CPU cores: tiny ~9 min, long ~59 min, tiny-distilbert 9 min but a far

@@ -208,6 +208,10 @@ def test_sft_then_chat_end_to_end(tmp_path):
                    cwd=ROOT, check=True, env=env, capture_output=True, timeout=300)
     metrics = json.load(open(out / "metrics.json"))
     assert metrics["args"]["sft"] and len(metrics["log"]) >= 2
+    # the default SFT rows: half of them block-matched after the prompt, in chat.py's blocks
+    a = metrics["args"]
+    assert (a["t_dist"], a["block_rows"], a["block_length"]) == ("bell", 0.5, 16)
+    assert all(math.isfinite(x) for e in metrics["log"] for x in e["train_loss_by_rank"])
     r = subprocess.run([sys.executable, "chat.py", "--ckpt", str(out), "-p", "Say 3.",
                         "--gen_length", "24", "--block_length", "8", "--steps", "8"],
                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
