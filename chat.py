@@ -2,7 +2,7 @@ r"""
 Talk to a fine-tuned (SFT) diffusion model in the terminal and watch each answer denoise.
 
     python train.py --sft --out_dir out_sft          # story-world chat tasks on top of out/
-                                                     # (~10 min on 2 CPU cores)
+                                                     # (~19 min on one CPU core)
     python chat.py                                   # out_sft/, else the shipped chat model;
                                                      # /reset, /quit (or Ctrl-D)
     python chat.py -p "Write a story about a fox named Max."      # one answer, then exit

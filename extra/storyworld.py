@@ -1045,6 +1045,24 @@ def grade_all(texts):
                 by_kind=by_kind)
 
 
+def plot_counts(texts):
+    """How many of the valid stories among texts tell each plot (read off the derivation), in
+    PLOTS order. The world draws its plot uniformly: each is 1/6 of its stories. Validity cannot
+    see a sampler that writes the same plot again and again; this can.
+
+    >>> stories = valid_stories(12)
+    >>> counts = plot_counts(stories + ["Hi."])
+    >>> list(counts) == [p.__name__ for p in PLOTS], sum(counts.values())
+    (True, 12)
+    """
+    counts = {p.__name__: 0 for p in PLOTS}
+    for text in texts:
+        found = derivations(text)
+        if found:
+            counts[dict(found[0][0])["plot"].__name__] += 1
+    return counts
+
+
 # ----------------------------------------------------------------------------------------------
 # Statistics.
 
@@ -1064,9 +1082,11 @@ def report(texts, as_json=False):
     if not as_json and texts:
         g = grade_all(texts)
         kinds = ", ".join(f"{k} {v}" for k, v in g["by_kind"].items()) or "none"
+        plots = ", ".join(f"{k} {v}" for k, v in plot_counts(texts).items())
         print(f"valid stories: {n_valid}/{len(texts)} ({100 * n_valid / len(texts):.0f}%)\n"
               f"sentences that fit their place: {g['fitting']}/{g['sentences']} "
-              f"({100 * g['fitting_share']:.0f}%); problems: {kinds}")
+              f"({100 * g['fitting_share']:.0f}%); problems: {kinds}\n"
+              f"plots of the valid stories (1/6 each in the data): {plots}")
 
 
 def true_entropy(texts, n_tokens, dataset="storyworld"):
