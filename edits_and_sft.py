@@ -21,7 +21,10 @@ Two additions to the core, each behind a flag of train.py:
    A conversation is rendered with the tokenizer's chat template. The prompt (everything up to the
    last assistant turn) is never masked; the response *and the EOS filler after it* are noised and
    scored, so the model learns when to stop; each row's loss is divided by its response length
-   (filler included), as LLaDA does.
+   (filler included), as LLaDA does. By default half of the rows are shaped as chat.py answers
+   (train.py's --block_rows, extra/recipes.py): a clean prompt and part of the answer, one block
+   of 16 at rate t, the rest masked (story-world chat, 20/30 written stories against LLaDA's 9/30:
+   docs/chat_and_edits.md).
 """
 import os
 

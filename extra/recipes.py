@@ -17,7 +17,8 @@ block-matched rows) train.py is LLaDA's Algorithm 1 exactly.
    PUMA (arXiv 2602.10314, ~2.5x faster pretraining) train on exactly that view. Here a share of the
    rows is shaped so: one of the sampler's blocks (chosen uniformly) is masked at rate t, everything
    before it stays clean, everything after it is masked (p_mask = 1, so its tokens are scored with
-   weight 1). The rest of the batch is masked as in LLaDA.
+   weight 1). The rest of the batch is masked as in LLaDA. With --sft the blocks start after each
+   row's prompt and are chat.py's, as its answers are written.
 """
 import torch
 
