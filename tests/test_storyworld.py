@@ -292,14 +292,14 @@ def test_plots_fitting():
 # --stats and the import floor.
 
 def test_plot_counts_reads_each_valid_storys_plot():
-    """LOST is a lost toy; the rescue below is one too many helpers; invalid texts count nowhere;
-    over 600 generated stories each plot is near its 1/6 (100 expected; 60-140 is > 5 sigma)."""
-    rescue = ("Tom was a little dog who lived in a big house. More than anything, Tom loved to play "
-              "ball. Tom had a lot of friends. One morning, Tom went to the farm to play. Then he "
-              "heard a small voice. A little ant was stuck in a deep hole. \"Can you help me?\" the "
-              "ant asked. Tom was a little scared, but he wanted to help. He thought hard, and then "
-              "he pulled it out with a long stick. The ant danced with joy. Tom felt happy that he "
-              "could help.")
+    """LOST is a lost toy, the story below a rescue (twice); invalid texts count nowhere;
+    over 600 generated stories each plot is near its 1/6 (100 expected, sd 9: 60-140 is 4.4 sd)."""
+    rescue = ('Tom was a little dog who lived in a big house. More than anything, Tom loved to '
+              'play ball. Tom had a lot of friends. One morning, Tom went to the farm to play. '
+              'Then he heard a small voice. A little ant was stuck in a deep hole. "Can you help '
+              'me?" the ant asked. Tom was a little scared, but he wanted to help. He thought '
+              'hard, and then he pulled it out with a long stick. The ant danced with joy. Tom '
+              'felt happy that he could help.')
     counts = sw.plot_counts([LOST, rescue, rescue, LOST[:-1], "Hi."])
     assert counts == dict(lost_and_found=1, new_friend=0, sharing=0, being_brave=0, a_trip=0,
                           helping=2)
