@@ -1,5 +1,7 @@
 import os, sys
 
+import pytest
+
 # The hub is unreachable on CI; offline mode makes every hub call fail at once instead of retrying.
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -8,3 +10,15 @@ sys.path.insert(0, ROOT)
 # The notebooks, executed by nbmake in the same run, inherit this: quick mode (to run only them:
 # QUICK=1 pytest notebooks).
 os.environ.setdefault("QUICK", "1")
+
+
+@pytest.fixture(autouse=True)
+def fresh_accelerate():
+    """After each test, accelerate is set up anew, as a new process would find it: an in-process
+    train.main leaves its AcceleratorState behind, and a later run with another precision would be
+    refused ("AcceleratorState has already been initialized"), so tests passed or failed by order."""
+    yield
+    if "accelerate.state" in sys.modules:
+        from accelerate.state import AcceleratorState, GradientState
+        AcceleratorState._reset_state(True)
+        GradientState._reset_state()
