@@ -15,8 +15,8 @@ os.environ.setdefault("QUICK", "1")
 @pytest.fixture(autouse=True)
 def fresh_accelerate():
     """After each test, accelerate is set up anew, as a new process would find it: an in-process
-    train.main leaves its AcceleratorState behind, and a later run with another precision would be
-    refused ("AcceleratorState has already been initialized"), so tests passed or failed by order."""
+    train.main leaves its AcceleratorState behind, and a later run with another precision was
+    refused ("AcceleratorState has already been initialized"): tests passed or failed by order."""
     yield
     if "accelerate.state" in sys.modules:
         from accelerate.state import AcceleratorState, GradientState
