@@ -12,13 +12,19 @@ sys.path.insert(0, ROOT)
 os.environ.setdefault("QUICK", "1")
 
 
+def reset_accelerate():
+    """Set accelerate up anew, as a new process would find it (before each in-process train.main
+    of a test that runs several)."""
+    from accelerate.state import AcceleratorState, GradientState
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+
+
 @pytest.fixture(autouse=True)
 def fresh_accelerate():
-    """After each test, accelerate is set up anew, as a new process would find it: an in-process
-    train.main leaves its AcceleratorState behind, and a later run with another precision was
-    refused ("AcceleratorState has already been initialized"): tests passed or failed by order."""
+    """After each test, accelerate is set up anew: an in-process train.main leaves its
+    AcceleratorState behind, and a later run with another precision was refused
+    ("AcceleratorState has already been initialized"): tests passed or failed by order."""
     yield
     if "accelerate.state" in sys.modules:
-        from accelerate.state import AcceleratorState, GradientState
-        AcceleratorState._reset_state(True)
-        GradientState._reset_state()
+        reset_accelerate()

@@ -13,7 +13,7 @@ import contextlib, json, os, signal, sys, threading, time
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from conftest import ROOT  # noqa: E402 (puts the project on the path)
+from conftest import ROOT, reset_accelerate  # noqa: E402 (puts the project on the path)
 import chat, sample, train  # noqa: E402
 from extra import bad_inputs, flags  # noqa: E402
 from extra.loading import SHIPPED, SHIPPED_AR, SHIPPED_EDITS, SHIPPED_SFT  # noqa: E402
@@ -76,9 +76,7 @@ def watchdog(seconds):
 def outcome(script, argv, limit=LIMIT):
     """('ran' | 'refused' | 'stopped', the error line, seconds) of script's main(argv) in this
     process; any other exception propagates (and fails the test)."""
-    from accelerate.state import AcceleratorState, GradientState
-    AcceleratorState._reset_state(True)  # each run sets accelerate up anew, as a new process
-    GradientState._reset_state()
+    reset_accelerate()  # each run sets accelerate up anew, as a new process
     t0, code = time.time(), None
     with watchdog(limit) as fired:
         try:

@@ -12,7 +12,7 @@ from transformers import (AutoModelForMaskedLM, DistilBertConfig, DistilBertForM
 import sample
 import train
 from extra import loading
-from conftest import ROOT
+from conftest import ROOT, reset_accelerate
 
 STORIES = [f"Tom had a {c} {o}. He played with it in the {p} every day, and he was happy."
            for c in ["red", "blue", "green", "big", "small"] for o in ["ball", "kite", "car", "hat"]
@@ -116,7 +116,6 @@ def test_grad_accum_2_takes_the_step_of_one_batch_twice_as_big(tmp_path, monkeyp
     subtle: the gradient is clipped to norm 1 once, when it is complete. Clipping at every
     micro-step (the old train.py) clips the first half alone, which changes the step's direction:
     Adam's first step is about sign(g), so the weights then differ by ~lr where the signs differ."""
-    from accelerate.state import AcceleratorState, GradientState
     from safetensors.torch import load_file
     tiny_backbone("modernbert", tmp_path / "backbone")
     data = tmp_path / "stories.jsonl"
@@ -132,8 +131,7 @@ def test_grad_accum_2_takes_the_step_of_one_batch_twice_as_big(tmp_path, monkeyp
     weights = {}
     for name, flags in (("one", ["--batch_size", "16"]),
                         ("two", ["--batch_size", "8", "--grad_accum", "2"])):
-        AcceleratorState._reset_state(True)  # each run sets up accelerate anew, as a new process
-        GradientState._reset_state()
+        reset_accelerate()  # each run sets up accelerate anew, as a new process
         train.main(common + flags + ["--out_dir", str(tmp_path / name)])
         weights[name] = load_file(tmp_path / name / "model.safetensors")
     before = load_file(tmp_path / "backbone" / "model.safetensors")
