@@ -1,15 +1,17 @@
 """Threshold decoding (Fast-dLLM, Wu et al. 2025): how many forward passes does it save, and what
 does it cost in validity? sample.py's defaults (4 blocks of 39, T = 0.8), n stories of the story
-world (seed 0), one token per pass against --threshold tau.
+world (seed 0 unless --seeds), one token per pass against --threshold tau.
 
     python extra/benchmark_threshold.py                      # the shipped model, 64 stories: ~3 min
     python extra/benchmark_threshold.py --ckpt out --taus 0.9 0.8
+    python extra/benchmark_threshold.py --n 256 --seeds 0 1      # 512 stories a row
 
 Two counts of passes. A batch makes as many passes as its slowest row needs (a row that has
 filled its block waits for the others), so "batch passes" is what sampling n stories at once
 costs. "Passes a story needs" counts, for each row, only the passes in which it still had masks
 to fill: what one story sampled alone costs, as in chat.py (rows never interact, so the passes a
-row needs are a draw of what a story alone needs). Writes results/threshold.md.
+row needs are a draw of what a story alone needs). With several --seeds, each row samples n stories
+per seed (one batch each): the counts add up, the passes are means. Writes results/threshold.md.
 """
 import argparse, json, os, sys, time
 
@@ -44,6 +46,8 @@ def main(argv=None):
     p.add_argument("--ckpt", default=SHIPPED)
     p.add_argument("--n", type=int, default=64)
     p.add_argument("--taus", type=float, nargs="*", default=[0.9, 0.7])
+    p.add_argument("--seeds", type=int, nargs="+", default=[0],
+                   help="one batch of --n stories per seed (default: 0)")
     p.add_argument("--out", default=os.path.join(ROOT, "results"))
     args = p.parse_args(argv)
     if args.n < 1 or any(not 0 < tau < 1 for tau in args.taus):
@@ -52,23 +56,28 @@ def main(argv=None):
     t0 = time.time()
     model, tok, _ = load(args.ckpt)
     checks.storyworld_model(args.ckpt, "story validity")
-    lines = ["| decoding | batch passes | passes a story needs | valid | sentences that fit |",
-             "|---|---|---|---|---|"]
+    lines = ["| decoding | batch passes | passes a story needs | valid | points from one per pass "
+             "| sentences that fit |", "|---|---|---|---|---|---|"]
+    n, base = args.n * len(args.seeds), None
     for tau in [None] + args.taus:
-        texts, batch, needed = run(model, tok, args.n, tau)
+        runs = [run(model, tok, args.n, tau, seed) for seed in args.seeds]
+        texts = [t for r in runs for t in r[0]]
+        batch, needed = (sum(r[i] for r in runs) / len(runs) for i in (1, 2))
         g = storyworld.grade_all(texts)
-        row = dict(threshold=tau, batch_passes=batch, story_passes=round(needed, 1),
-                   valid=g["valid"], n=args.n, fitting=round(g["fitting_share"], 3))
+        base = g["valid"] if base is None else base
+        row = dict(threshold=tau, seeds=args.seeds, batch_passes=batch,
+                   story_passes=round(needed, 1), valid=g["valid"], n=n,
+                   fitting=round(g["fitting_share"], 3))
         print(json.dumps(row), flush=True)
         name = "one token per pass" if tau is None else f"`--threshold {tau}`"
-        lines.append(f"| {name} | {batch} | {needed:.1f} | {g['valid']}/{args.n} | "
-                     f"{100 * g['fitting_share']:.0f}% |")
+        lines.append(f"| {name} | {batch:g} | {needed:.1f} | {g['valid']}/{n} | "
+                     f"{100 * (g['valid'] - base) / n:+.1f} | {100 * g['fitting_share']:.0f}% |")
     minutes = (time.time() - t0) / 60
     command = " ".join(["python extra/benchmark_threshold.py"] + (sys.argv[1:] if argv is None
                                                                   else argv))
     md = (f"# Threshold decoding\n\nCommand: `{command}` ({minutes:.1f} min), model "
-          f"`{os.path.relpath(args.ckpt, ROOT)}`, {args.n} stories, seed 0, sample.py's defaults "
-          "otherwise.\n\n" + "\n".join(lines) + "\n")
+          f"`{os.path.relpath(args.ckpt, ROOT)}`, {args.n} stories at each seed of {args.seeds}, "
+          "sample.py's defaults otherwise.\n\n" + "\n".join(lines) + "\n")
     os.makedirs(args.out, exist_ok=True)
     open(os.path.join(args.out, "threshold.md"), "w").write(md)
     print(md)
