@@ -43,7 +43,7 @@ def same_model(models, toks, names):
 
 @torch.no_grad()
 def val_nelbo(model, tok, metrics):
-    """The validation -ELBO per real token, as train.py reports it: its validation rows, its masks."""
+    """The validation -ELBO per real token as train.py reports it (its validation rows, masks)."""
     import train
     args = metrics["args"]
     _, rows, _ = load_data(metrics["dataset"], tok, args["seq_len"], args["n_val"])
