@@ -38,7 +38,7 @@ def same_model(models, toks, names):
         other = {k: v.shape for k, v in model.state_dict().items()}
         if other != shapes or tok.get_vocab() != toks[0].get_vocab():
             checks.fail(f"{name} is not the same model as {names[0]} (other weights, shapes or "
-                        "vocabulary): average checkpoints of one run, one trained on from the other")
+                        "vocabulary): average checkpoints of one run, each trained on from another")
 
 
 @torch.no_grad()
