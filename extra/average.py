@@ -2,9 +2,11 @@
 Average the weights of checkpoints of one run: the shipped model is the mean of two points of its
 own training, 8,000 steps apart (docs/recipes.md, "Averaging two checkpoints"):
 
-    python train.py --model extra/checkpoint --lr 1.5e-4 --warmup 100 --max_steps 8000 \\
-        --eval_every 2000 --out_dir out_more                  # the usual mix, ~44 min
-    python extra/average.py extra/checkpoint out_more --out_dir out_avg    # ~10 s
+    python train.py --model out_more --lr 1.5e-4 --warmup 100 --max_steps 8000 \\
+        --eval_every 2000 --out_dir out_more2                 # the usual mix, ~44 min
+    python extra/average.py out_more out_more2 --out_dir out_avg           # ~20 s
+
+(out_more: the model shipped before, the end of the chain in docs/recipes.md.)
 
 Why it works: late in training the weights wander around a good region along directions the loss
 barely feels (SGD's noise), and their mean lands nearer its middle than either point (iterate
