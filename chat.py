@@ -45,8 +45,9 @@ def answer(model, tok, messages, args, live=None):
     out = generate(model, x, steps=gen_length // block_length * min(args.steps, block_length),
                    gen_length=gen_length, block_length=block_length,
                    temperature=args.temperature, remasking=args.remasking,
-                   mask_id=tok.mask_token_id, threshold=args.threshold, edits=args.edits,
-                   eos_id=tok.eos_token_id, on_step=live and (lambda c: live(c[0, x.shape[1]:])))
+                   mask_id=tok.mask_token_id, threshold=args.threshold, joint=args.joint,
+                   edits=args.edits, eos_id=tok.eos_token_id,
+                   on_step=live and (lambda c: live(c[0, x.shape[1]:])))
     return decode(tok, out[0, x.shape[1]:]), bool((out[0, x.shape[1]:] == tok.eos_token_id).any())
 
 
@@ -91,6 +92,8 @@ def parser():
     p.add_argument("--remasking", default="low_confidence", choices=["low_confidence", "random"])
     p.add_argument("--threshold", type=float, default=None,
                    help="confidence-threshold parallel decoding, e.g. 0.9")
+    p.add_argument("--joint", action="store_true", help="with --threshold: the product of the "
+                   "confidences committed in a pass stays above it (sample.py --help)")
     p.add_argument("--edits", type=int, default=0,
                    help="let the model revise committed tokens (a model trained with --edits)")
     p.add_argument("--no_show", action="store_true",

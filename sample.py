@@ -13,6 +13,8 @@ commits some of them; the rest stay masked for later steps:
   random (Alg. 4):         each prediction stays masked with probability s/t, t -> s = t - 1/steps
   low_confidence (Alg. 5): commit the k most confident predictions (k from num_transfer_tokens)
   threshold (Fast-dLLM):   commit every prediction with confidence > threshold, at least one
+  --joint threshold:       the most confident first, while the product of their confidences
+                           (the chance that all of them are right) stays > threshold
 With block_length < gen_length the canvas is filled block by block, left to right
 (semi-autoregressive).
 """
@@ -44,22 +46,30 @@ def sample_tokens(logits, temperature):
     return (logits / temperature - torch.log(-torch.log(torch.rand_like(logits)))).argmax(-1)
 
 
-def committed(masked, conf, i, n, k, remasking, threshold):
+def committed(masked, conf, i, n, k, remasking, threshold, joint=False):
     """(B, b) which of this pass's predictions to keep: i counts the passes over this block, n are
-    planned, k (B, n) comes from num_transfer_tokens, conf (B, b) is p(the predicted token)."""
+    planned, k (B, n) comes from num_transfer_tokens, conf (B, b) is p(the predicted token).
+    >>> conf = torch.tensor([[0.99, 0.95, 0.5, 0.97]]).double(); m = conf > 0
+    >>> committed(m, conf, 0, 4, None, "low_confidence", 0.9).long().tolist()
+    [[1, 1, 0, 1]]
+    >>> committed(m, conf, 0, 4, None, "low_confidence", 0.92, joint=True).long().tolist()
+    [[1, 0, 0, 1]]"""
     if remasking == "random":  # Alg. 4: keep each prediction with probability 1 - s/t
         t, s = 1 - i / n, max(0.0, 1 - (i + 1) / n)
         return masked & (torch.rand(masked.shape, device=masked.device) >= s / t)
     rank = torch.where(masked, conf, -1.0).argsort(1, descending=True).argsort(1)  # 0: the best
     if threshold is None:  # Alg. 5: the k_i most confident
         return masked & (rank < k[:, min(i, n - 1), None])
+    if joint:  # if the pass's predictions were independent, P(all right) = the product of their p
+        p = torch.where(masked, conf, 0.0).sort(1, descending=True).values      # (B, b), best first
+        return masked & (rank < (p.cumprod(1) > threshold).sum(1, keepdim=True).clamp(min=1))
     return masked & ((conf > threshold) | (rank == 0))  # Fast-dLLM: all above tau, at least one
 
 
 @torch.no_grad()
 def generate(model, x, *, steps, gen_length, block_length, temperature=0.0,
-             remasking="low_confidence", mask_id, threshold=None, edits=0, edit_threshold=0.9,
-             eos_id=None, on_step=None):
+             remasking="low_confidence", mask_id, threshold=None, joint=False, edits=0,
+             edit_threshold=0.9, eos_id=None, on_step=None):
     """x: (B, P) prompt ids -> (B, P + gen_length) canvas with every mask filled.
     Logits are float64 and sampled with Gumbel noise (LLaDA); temperature 0 is the argmax.
     edits > 0: each pass may also revise tokens committed earlier (edits_and_sft.revise).
@@ -86,7 +96,7 @@ def generate(model, x, *, steps, gen_length, block_length, temperature=0.0,
             logits[..., mask_id] = -float("inf")                                # SUBS: never [MASK]
             x0 = sample_tokens(logits, temperature)                                 # (B, b)
             conf = logits.softmax(-1).gather(-1, x0[..., None])[..., 0]            # p of the choice
-            commit = committed(masked, conf, i, n, k, remasking, threshold)
+            commit = committed(masked, conf, i, n, k, remasking, threshold, joint)
             block[commit] = x0[commit]
             if on_step:
                 on_step(x)
@@ -126,7 +136,8 @@ def main(argv=None):
     out = generate(model, x, steps=args.steps or args.gen_length, gen_length=args.gen_length,
                    block_length=args.block_length, temperature=args.temperature,
                    remasking=args.remasking, mask_id=tok.mask_token_id, threshold=args.threshold,
-                   edits=args.edits, edit_threshold=args.edit_threshold, on_step=recorder)
+                   joint=args.joint, edits=args.edits, edit_threshold=args.edit_threshold,
+                   on_step=recorder)
     if recorder:
         recorder.save()
     texts = [decode(tok, row) for row in out]

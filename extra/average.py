@@ -70,7 +70,9 @@ def main(argv=None):
     model, tok = models[-1], toks[-1]  # the last one's config, tokenizer and metrics
     model.load_state_dict(average(models))
     info = dict(metrics[-1], averaged_from=list(args.ckpts))
-    if metrics[-1].get("dataset") and metrics[-1].get("args") and not metrics[-1]["args"]["sft"]:
+    args_of_run = metrics[-1].get("args") or {}
+    if metrics[-1].get("dataset") and {"seq_len", "n_val"} <= set(args_of_run) \
+            and not args_of_run.get("sft"):
         info["val_nelbo_per_token"] = val_nelbo(model, tok, metrics[-1])
     else:  # not a train.py pretraining run: its bound is not the mean's
         info["val_nelbo_per_token"] = None

@@ -63,6 +63,7 @@ CASES = [
     ("--threshold outside (0, 1]", "sample.py --threshold 1.5", "--threshold is a probability"),
     ("--threshold outside (0, 1] (chat)", "chat.py --threshold 0 -p hi",
      "--threshold is a probability"),
+    ("--joint without --threshold", "sample.py --joint", "--joint changes how --threshold"),
     ("--temperature < 0", "sample.py --temperature -1", "--temperature must be >= 0"),
     ("prompt + gen_length longer than the context", "sample.py --gen_length 300",
      "more than the model reads"),

@@ -1,9 +1,11 @@
 """Threshold decoding (Fast-dLLM, Wu et al. 2025): how many forward passes does it save, and what
 does it cost in validity? sample.py's defaults (4 blocks of 39, T = 0.8), n stories of the story
-world (seed 0 unless --seeds), one token per pass against --threshold tau.
+world (seed 0 unless --seeds), one token per pass against --threshold tau (each prediction above
+tau) and against --threshold tau --joint (the most confident while the product of their
+confidences stays above tau).
 
-    python extra/benchmark_threshold.py                      # the shipped model, 64 stories: ~3 min
-    python extra/benchmark_threshold.py --ckpt out --taus 0.9 0.8
+    python extra/benchmark_threshold.py                      # the shipped model, 64 stories: ~4 min
+    python extra/benchmark_threshold.py --ckpt out --taus 0.9 0.8 --joint_taus 0.9 0.8
     python extra/benchmark_threshold.py --n 256 --seeds 0 1      # 512 stories a row
 
 Two counts of passes. A batch makes as many passes as its slowest row needs (a row that has
@@ -23,7 +25,7 @@ from extra.loading import ROOT, SHIPPED, bos_id, cores, load
 from sample import decode, generate
 
 
-def run(model, tok, n, tau, seed=0, gen_length=156, block_length=39, temperature=0.8):
+def run(model, tok, n, tau, seed=0, gen_length=156, block_length=39, temperature=0.8, joint=False):
     """(texts, batch passes, mean passes a story needs) for one threshold (None: one per pass)."""
     torch.manual_seed(seed)
     passes, needed, before = [0], torch.zeros(n), [None]
@@ -36,7 +38,7 @@ def run(model, tok, n, tau, seed=0, gen_length=156, block_length=39, temperature
     x = torch.full((n, 1), bos_id(tok))
     out = generate(model, x, steps=gen_length, gen_length=gen_length, block_length=block_length,
                    temperature=temperature, mask_id=tok.mask_token_id, threshold=tau,
-                   on_step=count)
+                   joint=joint, on_step=count)
     return [decode(tok, r[1:]) for r in out], passes[0], needed.mean().item()
 
 
@@ -45,13 +47,17 @@ def main(argv=None):
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--ckpt", default=SHIPPED)
     p.add_argument("--n", type=int, default=64)
-    p.add_argument("--taus", type=float, nargs="*", default=[0.9, 0.7])
+    p.add_argument("--taus", type=float, nargs="*", default=[0.9, 0.7],
+                   help="thresholds each prediction must pass (Fast-dLLM)")
+    p.add_argument("--joint_taus", type=float, nargs="*", default=[0.9],
+                   help="thresholds the product of a pass's confidences must pass (--joint)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0],
                    help="one batch of --n stories per seed (default: 0)")
     p.add_argument("--out", default=os.path.join(ROOT, "results"))
     args = p.parse_args(argv)
-    if args.n < 1 or any(not 0 < tau < 1 for tau in args.taus):
-        checks.fail("--n must be at least 1 and every --taus value between 0 and 1")
+    if args.n < 1 or any(not 0 < tau < 1 for tau in args.taus + args.joint_taus):
+        checks.fail("--n must be at least 1 and every --taus and --joint_taus value between 0 "
+                    "and 1")
     torch.set_num_threads(cores())
     t0 = time.time()
     model, tok, _ = load(args.ckpt)
@@ -59,17 +65,20 @@ def main(argv=None):
     lines = ["| decoding | batch passes | passes a story needs | valid | points from one per pass "
              "| sentences that fit |", "|---|---|---|---|---|---|"]
     n, base = args.n * len(args.seeds), None
-    for tau in [None] + args.taus:
-        runs = [run(model, tok, args.n, tau, seed) for seed in args.seeds]
+    rows = [(None, False)] + [(tau, False) for tau in args.taus] + [
+        (tau, True) for tau in args.joint_taus]
+    for tau, joint in rows:
+        runs = [run(model, tok, args.n, tau, seed, joint=joint) for seed in args.seeds]
         texts = [t for r in runs for t in r[0]]
         batch, needed = (sum(r[i] for r in runs) / len(runs) for i in (1, 2))
         g = storyworld.grade_all(texts)
         base = g["valid"] if base is None else base
-        row = dict(threshold=tau, seeds=args.seeds, batch_passes=batch,
+        row = dict(threshold=tau, joint=joint, seeds=args.seeds, batch_passes=batch,
                    story_passes=round(needed, 1), valid=g["valid"], n=n,
                    fitting=round(g["fitting_share"], 3))
         print(json.dumps(row), flush=True)
-        name = "one token per pass" if tau is None else f"`--threshold {tau}`"
+        name = ("one token per pass" if tau is None else
+                f"`--threshold {tau}{' --joint' if joint else ''}`")
         lines.append(f"| {name} | {batch:g} | {needed:.1f} | {g['valid']}/{n} | "
                      f"{100 * (g['valid'] - base) / n:+.1f} | {100 * g['fitting_share']:.0f}% |")
     minutes = (time.time() - t0) / 60

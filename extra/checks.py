@@ -247,6 +247,9 @@ def sampling(args, context=None, prompt_len=0, metrics=None):
     if getattr(args, "edit_threshold", None) is not None and not args.edits:
         fail("--edit_threshold is for revising committed tokens: add --edits 1 (or more), or drop "
              "--edit_threshold")
+    if getattr(args, "joint", False) and args.threshold is None:
+        fail("--joint changes how --threshold commits: add --threshold 0.9 (or another), or drop "
+             "--joint")
     if args.temperature < 0:
         fail(f"--temperature must be >= 0 (got {args.temperature}); 0 is greedy, 1 samples the "
              "model as it is")

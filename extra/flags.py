@@ -151,6 +151,9 @@ def sample_parser(doc):
     arg("--remasking", default="low_confidence", choices=["low_confidence", "random"])
     arg("--threshold", type=float, default=None,
         help="confidence threshold for parallel decoding, e.g. 0.9")
+    arg("--joint", action="store_true", help="with --threshold: commit the most confident "
+        "predictions while the product of their confidences stays above it, rather than each one "
+        "above it (fewer broken stories for a few more passes: results/threshold.md)")
     arg("--edits", type=int, default=0, help="let the model revise committed tokens, at most this "
         "many times per position (useful for models trained with train.py --edits)")
     arg("--edit_threshold", type=float, default=None,

@@ -74,3 +74,20 @@ def test_bad_inputs_get_one_line(tmp_path):
     with pytest.raises(SystemExit, match="not the same model"):
         average.main([SHIPPED, str(other), "--out_dir", str(tmp_path / "y")])
     assert not os.path.exists(tmp_path / "y")  # nothing half written
+
+
+def test_a_metrics_json_without_train_pys_args_still_averages(tmp_path):
+    """A checkpoint whose metrics.json lacks train.py's args (written by hand, or by an older
+    version without "sft") is averaged; its bound is left out rather than guessed."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    for folder in (first, second):
+        shutil.copytree(SHIPPED, folder)
+        metrics = json.load(open(folder / "metrics.json"))
+        del metrics["args"]["sft"]
+        json.dump(metrics, open(folder / "metrics.json", "w"))
+    average.main([str(first), str(second), "--out_dir", str(tmp_path / "a")])
+    assert 0 < load(str(tmp_path / "a"))[2]["val_nelbo_per_token"] < 3  # still a pretraining run
+    for folder in (first, second):
+        json.dump({"dataset": "storyworld"}, open(folder / "metrics.json", "w"))
+    average.main([str(first), str(second), "--out_dir", str(tmp_path / "b")])
+    assert load(str(tmp_path / "b"))[2]["val_nelbo_per_token"] is None

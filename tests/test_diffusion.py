@@ -105,6 +105,23 @@ def test_threshold_commits_at_least_one_and_everything_confident():
     assert sure.calls == 1 and (out == 3).all()
 
 
+def test_joint_threshold_bounds_the_product_of_a_pass():
+    """Every position at p = 0.96 (token 3 against 8 others): each one passes tau = 0.9, so the
+    per-prediction rule commits all 8 in one pass; the joint rule takes two a pass (0.96^2 = 0.92
+    > 0.9 > 0.96^3 = 0.885), four passes, the same tokens."""
+    logit = math.log(0.96 * 8 / 0.04)  # softmax over token 3 at this logit and 8 zeros = 0.96
+    sure = lambda x: torch.nn.functional.one_hot(torch.full(x.shape, 3), MASK + 1).float() * logit
+    each, joint = Toy(sure), Toy(sure)
+    x = torch.zeros(2, 0, dtype=torch.long)
+    a = generate(each, x, steps=1, gen_length=8, block_length=8, mask_id=MASK, threshold=0.9)
+    b = generate(joint, x, steps=1, gen_length=8, block_length=8, mask_id=MASK, threshold=0.9,
+                 joint=True)
+    assert each.calls == 1 and joint.calls == 4 and (a == 3).all() and (b == 3).all()
+    lax = Toy(sure)  # a lower tau lets more through: 0.96^5 = 0.815 > 0.8 > 0.96^6 = 0.783
+    generate(lax, x, steps=1, gen_length=8, block_length=8, mask_id=MASK, threshold=0.8, joint=True)
+    assert lax.calls == 2  # 5, then the 3 left
+
+
 def test_random_remasking_unmasks_at_rate_one_minus_s_over_t():
     """Alg. 4 with 4 steps: the expected share of remaining masks filled is 1/4, 1/3, 1/2,
     then 1."""

@@ -257,9 +257,13 @@ def test_benchmark_threshold_counts_the_passes(tmp_path):
     texts, batch, needed = benchmark_threshold.run(model, tok, 3, 0.5, gen_length=12,
                                                    block_length=4)
     assert 3 <= needed <= batch <= 12
-    benchmark_threshold.main(["--n", "2", "--taus", "0.9", "--seeds", "0", "1", "--out",
-                              str(tmp_path)])
+    texts, batch, needed = benchmark_threshold.run(model, tok, 3, 0.5, gen_length=12,
+                                                   block_length=4, joint=True)
+    assert 3 <= needed <= batch <= 12
+    benchmark_threshold.main(["--n", "2", "--taus", "0.9", "--joint_taus", "0.8", "--seeds", "0",
+                              "1", "--out", str(tmp_path)])
     table = (tmp_path / "threshold.md").read_text()
     assert "| one token per pass |" in table and "`--threshold 0.9`" in table
+    assert "`--threshold 0.8 --joint`" in table
     rows = [line.split(" | ") for line in table.splitlines() if line.startswith("| one token")]
     assert rows[0][3].endswith("/4") and rows[0][4] == "+0.0"  # 2 stories at each of 2 seeds
