@@ -14,7 +14,7 @@ commits some of them; the rest stay masked for later steps:
   low_confidence (Alg. 5): commit the k most confident predictions (k from num_transfer_tokens)
   threshold (Fast-dLLM):   commit every prediction with confidence > threshold, at least one
   --joint threshold:       the most confident first, while the product of their confidences
-                           (the chance that all of them are right) stays > threshold
+                           (the chance that all are right) stays > threshold (as EB-sampler)
 With block_length < gen_length the canvas is filled block by block, left to right
 (semi-autoregressive).
 """
