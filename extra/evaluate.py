@@ -146,7 +146,8 @@ class NFE:
 
 def diffusion_samplers(gen_length):
     """(label, kwargs for generate) for the sweep: Alg. 5 and Alg. 4 at 1, 1/2, 1/4, 1/8 token per
-    step, then confidence thresholds (Fast-dLLM) at the full step budget."""
+    step, then confidence thresholds (Fast-dLLM; and joint: sample.py --joint) at the full step
+    budget."""
     blocks = gen_length // 4
     out = []
     for div in (1, 2, 4, 8):
@@ -158,6 +159,9 @@ def diffusion_samplers(gen_length):
     for tau in (0.7, 0.8, 0.9, 0.95):
         out.append((f"threshold {tau}", dict(remasking="low_confidence", steps=gen_length,
                                              block_length=blocks, threshold=tau)))
+    for tau in (0.8, 0.9):
+        out.append((f"joint threshold {tau}", dict(remasking="low_confidence", steps=gen_length,
+                                                   block_length=blocks, threshold=tau, joint=True)))
     out.append((f"low-confidence, one block, {gen_length} steps",
                 dict(remasking="low_confidence", steps=gen_length, block_length=gen_length)))
     return out
@@ -240,7 +244,7 @@ def plots(out, rows_, metrics_d, metrics_a):
                               ("seconds", "seconds per batch", "validity_vs_seconds.png")):
         fig, ax = plt.subplots(figsize=(6, 4))
         for family, marker in (("low-confidence", "o-"), ("random", "s-"), ("threshold", "^-"),
-                               ("edit-trained", "D"), ("GPT", "*")):
+                               ("joint threshold", "v-"), ("edit-trained", "D"), ("GPT", "*")):
             pts = sorted((r[key], 100 * r["valid"] / r["n"]) for r in rows_
                          if r["sampler"].startswith(family) and "one block" not in r["sampler"])
             if pts:
