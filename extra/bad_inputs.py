@@ -64,6 +64,8 @@ CASES = [
     ("--threshold outside (0, 1] (chat)", "chat.py --threshold 0 -p hi",
      "--threshold is a probability"),
     ("--joint without --threshold", "sample.py --joint", "--joint changes how --threshold"),
+    ("--threshold with random remasking", "sample.py --remasking random --threshold 0.9",
+     "random remasking (Alg. 4) commits at random"),
     ("--temperature < 0", "sample.py --temperature -1", "--temperature must be >= 0"),
     ("prompt + gen_length longer than the context", "sample.py --gen_length 300",
      "more than the model reads"),

@@ -247,6 +247,10 @@ def sampling(args, context=None, prompt_len=0, metrics=None):
     if getattr(args, "edit_threshold", None) is not None and not args.edits:
         fail("--edit_threshold is for revising committed tokens: add --edits 1 (or more), or drop "
              "--edit_threshold")
+    if args.remasking == "random" and args.threshold is not None:
+        fail("--threshold chooses which predictions low-confidence remasking commits; random "
+             "remasking (Alg. 4) commits at random and would ignore it: drop --threshold or "
+             "--remasking random")
     if getattr(args, "joint", False) and args.threshold is None:
         fail("--joint changes how --threshold commits: add --threshold 0.9 (or another), or drop "
              "--joint")
